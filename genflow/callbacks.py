@@ -1,0 +1,28 @@
+"""Lightning callbacks: periodic sample pictures during training (rank 0 only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from genflow.plotting import scatter_samples
+
+
+class SamplePlotCallback(L.Callback):
+    """Every ``every_n_steps`` steps draw samples with the EMA weights and save a picture."""
+
+    def __init__(self, sampler, out_dir, reference=None, every_n_steps: int = 1000, num_samples: int = 1000):
+        self.sampler, self.out_dir, self.reference = sampler, Path(out_dir), reference
+        self.every_n_steps, self.num_samples = int(every_n_steps), int(num_samples)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        step = trainer.global_step
+        if self.every_n_steps <= 0 or step % self.every_n_steps or not trainer.is_global_zero:
+            return
+        progress = self.sampler.progress
+        self.sampler.progress = False
+        x, _ = pl_module.generate(self.sampler, self.num_samples, generator=torch.Generator().manual_seed(0))
+        self.sampler.progress = progress
+        scatter_samples(x, self.out_dir / f"step_{step:07d}.png", self.reference, title=f"samples, step {step}")

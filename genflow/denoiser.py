@@ -1,0 +1,28 @@
+"""A network together with its Gaussian path and parameterization.
+
+``Denoiser(x_t, t, y)`` returns the raw prediction of kind ``eps | score | x0 | velocity``.
+For ``score`` the network output is divided by sigma(t) (Song & Ermon 2020, technique 3), so
+the network itself predicts the unit-scale quantity -eps and training stays well conditioned.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from genflow.errors import UserError
+from genflow.parameterization import KINDS
+from genflow.paths.base import GaussianPath, broadcast_like
+
+
+class Denoiser(nn.Module):
+    def __init__(self, net: nn.Module, path: GaussianPath, kind: str):
+        super().__init__()
+        if kind not in KINDS:
+            raise UserError(f"model.parameterization={kind!r} is not valid; choose one of {', '.join(KINDS)}")
+        self.net, self.path, self.kind = net, path, kind
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        out = self.net(x, t, y)
+        if self.kind == "score":
+            out = out / broadcast_like(self.path.sigma(t), out)
+        return out

@@ -1,0 +1,91 @@
+"""Lightning module for every denoising model: DDPM, NCSN, score SDEs and flow matching.
+
+It holds the denoiser (network + path + parameterization) and its EMA, calls the objective in
+``training_step`` and a sampler in ``generate``; the mathematics lives in the core modules.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from torch import Tensor
+
+from genflow.denoiser import Denoiser
+from genflow.model_function import NetworkModel
+from genflow.modules.ema import make_ema
+from genflow.samplers.base import Sampler
+
+
+class DiffusionModule(L.LightningModule):
+    def __init__(self, net: dict, path: dict, objective: dict, parameterization: str = "eps",
+                 data_shape=(2,), num_classes: int = 0, lr: float = 1e-3, weight_decay: float = 0.0,
+                 warmup_steps: int = 0, ema_decay: float = 0.999):
+        super().__init__()
+        self.save_hyperparameters()
+        self.path = instantiate(path)
+        network = instantiate(net, data_shape=tuple(data_shape), num_classes=num_classes)
+        self.denoiser = Denoiser(network, self.path, parameterization)
+        self.objective = instantiate(objective)
+        self.ema = make_ema(self.denoiser, ema_decay)
+        self.register_buffer("data_shift", torch.zeros(tuple(data_shape)))
+        self.register_buffer("data_scale", torch.ones(tuple(data_shape)))
+        self.run_config: dict | None = None
+
+    # --- data units ---------------------------------------------------------------------
+    def set_normalization(self, shift: Tensor, scale: Tensor) -> None:
+        self.data_shift.copy_(shift)
+        self.data_scale.copy_(scale)
+
+    def normalize(self, x: Tensor) -> Tensor:
+        return (x - self.data_shift) / self.data_scale
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        return x * self.data_scale + self.data_shift
+
+    @property
+    def conditional(self) -> bool:
+        return self.hparams.num_classes > 0
+
+    # --- training -----------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.objective(self.denoiser, self.normalize(x), y if self.conditional else None)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}")
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.ema.update_parameters(self.denoiser)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt = torch.optim.AdamW(self.denoiser.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        warm = max(int(hp.warmup_steps), 0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        cls = type(self)
+        checkpoint["genflow"] = {"module": f"{cls.__module__}.{cls.__qualname__}", "config": self.run_config}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.run_config = checkpoint.get("genflow", {}).get("config")
+
+    # --- sampling -----------------------------------------------------------------------
+    def model_function(self, labels: Tensor | None = None, use_ema: bool = True) -> NetworkModel:
+        return NetworkModel(self.ema.module if use_ema else self.denoiser, labels)
+
+    @torch.no_grad()
+    def generate(self, sampler: Sampler, n: int, labels: Tensor | None = None, use_ema: bool = True,
+                 generator: torch.Generator | None = None, model=None):
+        """Draw n samples in data units; returns (x, nfe). ``model`` overrides the model function
+        (e.g. a guided one)."""
+        model = model if model is not None else self.model_function(labels, use_ema)
+        shape = (n, *self.hparams.data_shape)
+        was_training = self.training
+        self.eval()
+        result = sampler.sample(model, shape, generator=generator, device=self.device)
+        self.train(was_training)
+        return self.denormalize(result.x), result.nfe

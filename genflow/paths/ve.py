@@ -1,0 +1,47 @@
+"""Variance-exploding paths: the VE SDE and NCSN's discrete noise levels.
+
+VE:   alpha = 1, sigma(t) = sigma_min (sigma_max/sigma_min)^t, so f = 0 and
+      g(t)^2 = 2 sigma sigma' = 2 sigma(t)^2 log(sigma_max/sigma_min)     (Song et al. 2021).
+NCSN: the same sigma(t) observed at L levels t_i = i/(L-1), i = 0..L-1, i.e. the geometric
+      sequence sigma_min = sigma_1 < ... < sigma_L = sigma_max             (Song & Ermon 2019).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from genflow.errors import UserError
+from genflow.paths.base import GaussianPath
+
+
+class VEPath(GaussianPath):
+    def __init__(self, schedule, num_levels: int | None = None):
+        if getattr(schedule, "family", None) != "ve":
+            raise UserError(
+                f"a variance-exploding path needs schedule=geometric (sigma_min, sigma_max), got {type(schedule).__name__}"
+            )
+        self.schedule = schedule
+        self.num_levels = None if num_levels is None else int(num_levels)
+        if self.num_levels is not None:
+            if self.num_levels < 2:
+                raise UserError(f"path.num_levels must be >= 2, got {self.num_levels}")
+            self.discrete_times = torch.linspace(0, 1, self.num_levels)
+
+    def alpha(self, t: Tensor) -> Tensor:
+        return torch.ones_like(t)
+
+    def d_alpha(self, t: Tensor) -> Tensor:
+        return torch.zeros_like(t)
+
+    def f(self, t: Tensor) -> Tensor:
+        return torch.zeros_like(t)
+
+    def sigma(self, t: Tensor) -> Tensor:
+        return self.schedule.sigma(t)
+
+    def d_sigma(self, t: Tensor) -> Tensor:
+        return self.schedule.sigma(t) * self.schedule.log_ratio
+
+    def g2(self, t: Tensor) -> Tensor:
+        return 2 * self.schedule.sigma(t) ** 2 * self.schedule.log_ratio

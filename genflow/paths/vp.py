@@ -1,0 +1,114 @@
+"""Variance-preserving paths: VP SDE, sub-VP SDE, and DDPM's discrete chain.
+
+VP:      alpha = exp(log_alpha(t)), sigma = sqrt(1 - alpha^2).
+sub-VP:  same alpha,                sigma = 1 - alpha^2.
+DDPM:    alpha_i = sqrt(alphabar_i), alphabar_i = prod_{j<=i} (1 - beta_j), at t_i = i / N;
+         log alphabar is linearly interpolated between grid points so continuous-time
+         samplers can drive a DDPM-trained network (d log alpha/dt = N/2 log(1 - beta_i)).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from genflow.errors import UserError
+from genflow.paths.base import GaussianPath
+
+
+def _require_vp(schedule, name: str):
+    if getattr(schedule, "family", None) != "vp":
+        raise UserError(
+            f"path={name} needs a variance-preserving schedule (schedule=linear or schedule=cosine), "
+            f"got {type(schedule).__name__}"
+        )
+    return schedule
+
+
+class VPPath(GaussianPath):
+    def __init__(self, schedule):
+        self.schedule = _require_vp(schedule, "vp")
+
+    def alpha(self, t: Tensor) -> Tensor:
+        return torch.exp(self.schedule.log_alpha(t))
+
+    def d_alpha(self, t: Tensor) -> Tensor:
+        return self.alpha(t) * self.schedule.d_log_alpha(t)
+
+    def f(self, t: Tensor) -> Tensor:
+        return self.schedule.d_log_alpha(t)
+
+    def sigma(self, t: Tensor) -> Tensor:
+        return (1 - self.alpha(t) ** 2).clamp_min(1e-20).sqrt()
+
+    def d_sigma(self, t: Tensor) -> Tensor:
+        return -self.alpha(t) * self.d_alpha(t) / self.sigma(t)
+
+    def g2(self, t: Tensor) -> Tensor:
+        """beta(t) = -2 d log alpha / dt."""
+        return -2 * self.schedule.d_log_alpha(t)
+
+
+class SubVPPath(VPPath):
+    def __init__(self, schedule):
+        self.schedule = _require_vp(schedule, "subvp")
+
+    def sigma(self, t: Tensor) -> Tensor:
+        return (1 - self.alpha(t) ** 2).clamp_min(1e-20)
+
+    def d_sigma(self, t: Tensor) -> Tensor:
+        return -2 * self.alpha(t) * self.d_alpha(t)
+
+    def g2(self, t: Tensor) -> Tensor:
+        """beta(t) (1 - alpha^4) = beta(t) (1 - exp(-2 int beta))."""
+        return -2 * self.schedule.d_log_alpha(t) * (1 - self.alpha(t) ** 4)
+
+
+class DiscreteVPPath(VPPath):
+    """DDPM (Ho et al. 2020) with N steps; ``betas`` and ``alphabar`` are the paper's tensors."""
+
+    def __init__(self, schedule, num_steps: int = 1000):
+        self.schedule = _require_vp(schedule, "ddpm")
+        self.num_steps = int(num_steps)
+        self.betas = schedule.discrete_betas(self.num_steps)  # float64, shape (N,)
+        self.alphabar = torch.cumprod(1 - self.betas, 0)
+        self._log_ab = torch.cat([torch.zeros(1, dtype=torch.float64), self.alphabar.log()])  # t = 0..1
+        self.discrete_times = torch.arange(1, self.num_steps + 1, dtype=torch.float32) / self.num_steps
+
+    @staticmethod
+    def _once(fn, t: Tensor) -> Tensor:
+        """Samplers pass one time broadcast over the batch (stride 0): compute it once."""
+        if t.dim() == 1 and t.numel() > 1 and t.stride(0) == 0:
+            return fn(t[:1]).expand(t.shape)
+        return fn(t)
+
+    def _locate(self, t: Tensor):
+        n = self.num_steps
+        pos = (t.double() * n).clamp(0, n)
+        idx = pos.floor().clamp(max=n - 1).long()
+        return idx, pos - idx
+
+    def _log_alphabar(self, t: Tensor) -> Tensor:
+        return self._once(self._log_alphabar_at, t)
+
+    def _log_alphabar_at(self, t: Tensor) -> Tensor:
+        idx, frac = self._locate(t)
+        grid = self._log_ab.to(t.device)
+        return (grid[idx] + frac * (grid[idx + 1] - grid[idx])).to(t.dtype)
+
+    def alpha(self, t: Tensor) -> Tensor:
+        return torch.exp(0.5 * self._log_alphabar(t))
+
+    def f(self, t: Tensor) -> Tensor:
+        return self._once(self._f_at, t)
+
+    def _f_at(self, t: Tensor) -> Tensor:
+        idx, _ = self._locate(t)
+        grid = self._log_ab.to(t.device)
+        return (0.5 * self.num_steps * (grid[idx + 1] - grid[idx])).to(t.dtype)
+
+    def d_alpha(self, t: Tensor) -> Tensor:
+        return self.alpha(t) * self.f(t)
+
+    def g2(self, t: Tensor) -> Tensor:
+        return -2 * self.f(t)

@@ -1,0 +1,46 @@
+"""Shared plumbing of the Hydra apps: run directories, user-error reporting, seeding."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from genflow.errors import UserError
+
+
+def fail(message: str, code: int = 2):
+    """Print a one-line error and exit (no traceback)."""
+    print(f"genflow: error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(code)
+
+
+def report_user_errors(fn):
+    """Turn UserError and configuration errors raised inside a Hydra task into one-line errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            fail(str(e))
+        except MissingMandatoryValue as e:
+            fail(f"missing required value {e.full_key}: pass {e.full_key}=...")
+        except OmegaConfBaseException as e:
+            fail(str(e).splitlines()[0])
+        except FloatingPointError as e:
+            fail(f"training stopped: {e}; the last good checkpoint is kept", code=1)
+
+    return wrapper
+
+
+def run_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def save_resolved_config(cfg: DictConfig, path: Path) -> None:
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))

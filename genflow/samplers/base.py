@@ -1,0 +1,64 @@
+"""Shared pieces of the samplers: results, time grids and progress bars."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from genflow.model_function import ModelFunction
+
+
+@dataclass
+class SampleResult:
+    x: Tensor
+    nfe: int
+
+
+class Sampler:
+    """Base class: ``sample(model, shape)`` integrates from the prior at t = 1 towards t = 0.
+
+    ``model`` is a :class:`~genflow.model_function.ModelFunction`; its path defines the process.
+    """
+
+    #: the parameterizations a sampler needs from the model; every model can supply any of them.
+    needs = ("score",)
+
+    def __init__(self, num_steps: int | None = 100, t_eps: float = 1e-3, progress: bool = True):
+        self.num_steps = None if num_steps is None else int(num_steps)
+        self.t_eps = float(t_eps)
+        self.progress = bool(progress)
+
+    def sample(self, model: ModelFunction, shape, generator: torch.Generator | None = None,
+               x_init: Tensor | None = None, device=None) -> SampleResult:
+        x = model.path.prior_sample(shape, generator, device) if x_init is None else x_init
+        start = model.nfe
+        with torch.no_grad():
+            x = self.run(model, x, generator)
+        return SampleResult(x=x, nfe=model.nfe - start)
+
+    def run(self, model: ModelFunction, x: Tensor, generator) -> Tensor:
+        raise NotImplementedError
+
+    def steps(self, pairs, desc: str):
+        return tqdm(pairs, desc=desc, disable=not self.progress, leave=False, dynamic_ncols=True)
+
+    def continuous_grid(self, n: int) -> Tensor:
+        """n + 1 times from 1 down to t_eps."""
+        return torch.linspace(1.0, self.t_eps, n + 1)
+
+    @staticmethod
+    def noise_like(x: Tensor, generator) -> Tensor:
+        return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
+def strided_discrete_grid(times: Tensor, num_steps: int | None) -> Tensor:
+    """A descending subsequence of a discrete grid t_1 < ... < t_N with ``num_steps`` points,
+    always keeping t_N (evenly spaced indices, as in DDIM / improved DDPM respacing)."""
+    n = len(times)
+    if num_steps is None or num_steps >= n:
+        return times.flip(0)
+    idx = torch.linspace(n - 1, 0, num_steps).round().long().unique_consecutive()
+    return times[idx]

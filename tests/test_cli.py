@@ -1,0 +1,94 @@
+"""The genflow command as a user runs it: train -> checkpoint -> sample, help, errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import find_run, run_cli
+
+TINY = ["trainer.max_steps=30", "num_samples=200", "plot_every_n_steps=20", "checkpoint_every_n_steps=20",
+        "path.num_steps=50", "data.num_samples=2000", "trainer.log_every_n_steps=10"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    run_cli("train", *TINY, cwd=root)
+    return root, find_run(root)
+
+
+def test_train_leaves_checkpoint_picture_metrics_and_config(trained_run):
+    _, run = trained_run
+    for name in ("checkpoints/last.ckpt", "samples.png", "metrics.json", "metrics.csv", "config.yaml",
+                 "samples/step_0000020.png"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["step"] == 30 and metrics["nfe"] == 50
+    assert np.isfinite(metrics["sliced_wasserstein"])
+    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    assert ckpt["genflow"]["config"]["data"]["name"] == "moons" and "ema.module.net.body.0.weight" in ckpt["state_dict"]
+    assert "train/loss" in (run / "metrics.csv").read_text()
+
+
+def test_sample_writes_samples_and_picture(trained_run):
+    root, run = trained_run
+    run_cli("sample", f"ckpt={run}/checkpoints/last.ckpt", "num_samples=300", "sampler.num_steps=10",
+            "sampler=ancestral", cwd=root)
+    out = find_run(root, "*_sample")
+    data = np.load(out / "samples.npz")
+    assert data["x"].shape == (300, 2) and np.isfinite(data["x"]).all() and int(data["nfe"]) == 10
+    assert (out / "samples.png").stat().st_size > 1000
+
+
+def test_sample_accepts_a_run_directory_and_the_trained_sampler(trained_run):
+    root, run = trained_run
+    run_cli("sample", f"ckpt={run}", "num_samples=50", cwd=root)
+    assert np.load(find_run(root, "*_sample") / "samples.npz")["x"].shape == (50, 2)
+
+
+def test_user_file_data_round_trips_units(tmp_path):
+    pts = np.random.default_rng(0).normal(size=(3000, 2)) * [10.0, 0.5] + [100.0, -7.0]
+    np.save(tmp_path / "points.npy", pts)
+    run_cli("train", "data=file", f"data.path={tmp_path / 'points.npy'}", *TINY[:4], "path.num_steps=50",
+            "trainer.max_steps=300", cwd=tmp_path)
+    run = find_run(tmp_path)
+    run_cli("sample", f"ckpt={run}", "num_samples=2000", cwd=tmp_path)
+    x = np.load(find_run(tmp_path, "*_sample") / "samples.npz")["x"]
+    assert abs(x[:, 0].mean() - 100) < 3 and abs(x[:, 1].mean() + 7) < 0.3
+    assert 5 < x[:, 0].std() < 15 and 0.25 < x[:, 1].std() < 0.75
+
+
+def test_help_and_cfg(tmp_path):
+    top = run_cli("--help", cwd=tmp_path).stdout
+    assert "train" in top and "sample" in top and "eval" in top
+    hydra_help = run_cli("train", "--help", cwd=tmp_path).stdout
+    for group in ("model", "net", "data", "schedule", "sampler", "guidance", "trainer", "logger"):
+        assert f"{group}:" in hydra_help
+    job = run_cli("train", "--cfg", "job", "model=ddpm", "schedule=cosine", cwd=tmp_path).stdout
+    assert "CosineSchedule" in job and "DiffusionModule" in job
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "model=nope"], "valid choices for model: ddpm"),
+    (["train", "data=nope"], "valid choices for data:"),
+    (["train", "trainer.max_steps=abc"], "trainer.max_steps='abc': expected an integer"),
+    (["train", "no_such_key=1"], "Could not override 'no_such_key'"),
+    (["sample", "ckpt=/nonexistent/last.ckpt"], "/nonexistent/last.ckpt"),
+    (["sample"], "ckpt"),
+    (["frobnicate"], "valid commands: train, sample, eval"),
+])
+def test_bad_input_is_one_line_without_traceback(tmp_path, args, needle):
+    proc = run_cli(*args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert needle in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_corrupted_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    proc = run_cli("sample", f"ckpt={tmp_path / 'bad.ckpt'}", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "not a readable checkpoint" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
