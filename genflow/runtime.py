@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -28,6 +29,13 @@ def report_user_errors(fn):
             return fn(*args, **kwargs)
         except UserError as e:
             fail(str(e))
+        except InstantiationException as e:
+            cause = e.__cause__
+            while cause is not None and not isinstance(cause, UserError) and cause.__cause__ is not None:
+                cause = cause.__cause__
+            if isinstance(cause, UserError):
+                fail(str(cause))
+            fail(f"could not build the configured object: {str(e).splitlines()[-1] if str(e) else e!r}")
         except MissingMandatoryValue as e:
             fail(f"missing required value {e.full_key}: pass {e.full_key}=...")
         except OmegaConfBaseException as e:

@@ -78,6 +78,7 @@ def test_help_and_cfg(tmp_path):
     (["sample", "ckpt=/nonexistent/last.ckpt"], "/nonexistent/last.ckpt"),
     (["sample"], "ckpt"),
     (["frobnicate"], "valid commands: train, sample, eval"),
+    (["train", "model=ncsn", "schedule=linear"], "needs schedule=geometric"),
 ])
 def test_bad_input_is_one_line_without_traceback(tmp_path, args, needle):
     proc = run_cli(*args, cwd=tmp_path, check=False)

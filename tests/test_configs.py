@@ -22,6 +22,9 @@ OPTIONS = options()
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(group, option, tmp_path):
     overrides = [f"{group}={option}"] + (["data.path=x.npy"] if option == "file" else [])
+    # variance-exploding paths go with the geometric schedule (other pairs are a one-line error)
+    overrides += {("path", "ve"): ["schedule=geometric"], ("path", "ncsn"): ["schedule=geometric"],
+                  ("schedule", "geometric"): ["path=ve"]}.get((group, option), [])
     GlobalHydra.instance().clear()
     with initialize_config_module("genflow.conf", version_base=None):
         cfg = compose("train", overrides=overrides)

@@ -14,12 +14,12 @@ class MLP(nn.Module):
     """h = SiLU(W [x, emb(t) (+ emb(y))]) ... -> output of the data's shape."""
 
     def __init__(self, data_shape, hidden: int = 256, depth: int = 3, time_dim: int = 64,
-                 num_classes: int = 0, out_shape=None):
+                 num_classes: int = 0, out_shape=None, time_scale: float = 1000.0):
         super().__init__()
         self.data_shape = tuple(data_shape)
         self.out_shape = tuple(out_shape) if out_shape is not None else self.data_shape
         d_in, d_out = math.prod(self.data_shape), math.prod(self.out_shape)
-        self.time = nn.Sequential(SinusoidalEmbedding(time_dim), nn.Linear(time_dim, time_dim), nn.SiLU())
+        self.time = nn.Sequential(SinusoidalEmbedding(time_dim, time_scale), nn.Linear(time_dim, time_dim), nn.SiLU())
         self.labels = LabelEmbedding(num_classes, time_dim) if num_classes > 0 else None
         layers, width = [], d_in + time_dim
         for _ in range(depth):

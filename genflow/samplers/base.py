@@ -62,3 +62,9 @@ def strided_discrete_grid(times: Tensor, num_steps: int | None) -> Tensor:
         return times.flip(0)
     idx = torch.linspace(n - 1, 0, num_steps).round().long().unique_consecutive()
     return times[idx]
+
+
+def tweedie(model: ModelFunction, x: Tensor, t: Tensor) -> Tensor:
+    """Tweedie's denoising step E[x0 | x_t] = (x + sigma^2 score) / alpha at time t."""
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(1).expand(x.shape[0])
+    return model(x, t, "x0")

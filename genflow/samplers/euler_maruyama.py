@@ -1,0 +1,26 @@
+"""Euler–Maruyama on the reverse SDE (Song et al. 2021), from t = 1 down to t_eps:
+    x <- x - [f(t) x - g(t)^2 s(x, t)] dt + g(t) sqrt(dt) z,   dt = t_i - t_{i+1} > 0.
+The last step returns the mean (no noise); ``denoise=true`` then applies Tweedie's formula
+x0 = (x + sigma^2 s) / alpha at t_eps."""
+
+from __future__ import annotations
+
+from genflow.paths.base import broadcast_like
+from genflow.samplers.base import Sampler, tweedie
+
+
+class EulerMaruyamaSampler(Sampler):
+    def __init__(self, num_steps: int = 500, t_eps: float = 1e-3, denoise: bool = False, progress: bool = True):
+        super().__init__(num_steps, t_eps, progress)
+        self.denoise = bool(denoise)
+
+    def run(self, model, x, generator):
+        path, times = model.path, self.continuous_grid(self.num_steps)
+        for i in self.steps(range(self.num_steps), "euler-maruyama"):
+            t = times[i].to(x).expand(x.shape[0])
+            dt = (times[i] - times[i + 1]).item()
+            drift = path.drift(x, t) - broadcast_like(path.g2(t), x) * model(x, t, "score")
+            x = x - drift * dt
+            if i < self.num_steps - 1:
+                x = x + broadcast_like(path.diffusion(t), x) * dt**0.5 * self.noise_like(x, generator)
+        return tweedie(model, x, times[-1]) if self.denoise else x
