@@ -7,7 +7,8 @@ prediction on its conditional target,
   * DDPM L_simple (Ho et al. 2020): kind = eps, lambda = 1, t on the discrete grid.
   * DSM (Song & Ermon 2019; Song et al. 2021): kind = score, target = -eps/sigma = -(x_t - alpha x0)/sigma^2,
     lambda = sigma^2 ("sigma2") or the likelihood weighting g^2 ("likelihood").
-  * CFM (Lipman et al. 2023): kind = velocity, target = alpha' x0 + sigma' eps, lambda = 1.
+  * CFM (Lipman et al. 2023): kind = velocity, target = alpha' x0 + sigma' eps, lambda = 1;
+    OT-CFM pairs noise and data by minibatch optimal transport (``coupling="ot"``).
 The squared error is averaged over data dimensions.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genflow.couplings import COUPLINGS, couple
 from genflow.errors import UserError
 from genflow.parameterization import regression_target
 from genflow.paths.base import broadcast_like
@@ -24,10 +26,14 @@ WEIGHTINGS = ("uniform", "sigma2", "likelihood")
 
 
 class DenoisingObjective:
-    def __init__(self, weighting: str = "uniform", t_eps: float = 1e-3, p_uncond: float = 0.1):
+    def __init__(self, weighting: str = "uniform", t_eps: float = 1e-3, p_uncond: float = 0.1,
+                 coupling: str = "independent"):
         if weighting not in WEIGHTINGS:
             raise UserError(f"model.objective.weighting={weighting!r} is not valid; choose one of {', '.join(WEIGHTINGS)}")
+        if coupling not in COUPLINGS:
+            raise UserError(f"model.objective.coupling={coupling!r} is not valid; choose one of {', '.join(COUPLINGS)}")
         self.weighting, self.t_eps, self.p_uncond = weighting, float(t_eps), float(p_uncond)
+        self.coupling = coupling
 
     def weight(self, path, t: Tensor) -> Tensor:
         if self.weighting == "sigma2":
@@ -43,16 +49,56 @@ class DenoisingObjective:
         drop = torch.rand(y.shape, device=y.device) < self.p_uncond
         return torch.where(drop, torch.full_like(y, -1), y)
 
-    def pairs(self, x0: Tensor) -> tuple[Tensor, Tensor]:
-        """(x0, eps) pairs for the regression; couplings (OT-CFM) override this."""
-        return x0, torch.randn_like(x0)
-
-    def __call__(self, denoiser, x0: Tensor, y: Tensor | None = None) -> Tensor:
+    def __call__(self, denoiser, x0: Tensor, y: Tensor | None = None, eps: Tensor | None = None) -> Tensor:
+        """``eps`` given: fixed (noise, data) pairs (rectified-flow reflow); else fresh noise, coupled."""
         path = denoiser.path
-        x0, eps = self.pairs(x0)
+        if eps is None:
+            eps = couple(x0, torch.randn_like(x0), self.coupling)
         t = path.sample_time(x0.shape[0], self.t_eps, x0.device)
         xt, eps = path.sample_marginal(x0, t, eps)
         target = regression_target(x0, eps, denoiser.kind, xt, t, path)
         pred = denoiser(xt, t, self.drop_labels(y))
         err = ((pred - target) ** 2).flatten(1).mean(1)
         return (self.weight(path, t) * err).mean()
+
+
+class MaximumLikelihoodObjective:
+    """FFJORD (Grathwohl et al. 2019): L = -E log p(x), log p from the augmented ODE of the
+    denoiser's velocity field integrated from t = 0 (data) to 1 (prior), plus optional RNODE
+    regularisers (Finlay et al. 2020): kinetic energy int ||v||^2 and Jacobian norm int ||e^T J||^2."""
+
+    deterministic_only = True
+
+    def __init__(self, trace: str = "exact", noise: str = "rademacher", method: str = "dopri5",
+                 num_steps: int = 10, rtol: float = 1e-5, atol: float = 1e-5, adjoint: bool = False,
+                 kinetic_energy: float = 0.0, jacobian_norm: float = 0.0):
+        from genflow.likelihood import NOISES, TRACES
+
+        if trace not in TRACES:
+            raise UserError(f"model.objective.trace={trace!r} is not valid; choose one of {', '.join(TRACES)}")
+        if noise not in NOISES:
+            raise UserError(f"model.objective.noise={noise!r} is not valid; choose one of {', '.join(NOISES)}")
+        self.trace, self.noise, self.method, self.num_steps = trace, noise, method, int(num_steps)
+        self.rtol, self.atol, self.adjoint = float(rtol), float(atol), bool(adjoint)
+        self.kinetic_energy, self.jacobian_norm = float(kinetic_energy), float(jacobian_norm)
+
+    def __call__(self, denoiser, x0: Tensor, y: Tensor | None = None, eps: Tensor | None = None) -> Tensor:
+        from genflow.likelihood import log_likelihood
+
+        field = _LabelledField(denoiser, y)
+        regularize = self.kinetic_energy > 0 or self.jacobian_norm > 0
+        res = log_likelihood(field, x0, denoiser.path.prior_logp, 0.0, 1.0, self.trace, self.noise, self.method,
+                             self.num_steps, self.rtol, self.atol, self.adjoint, regularize, create_graph=True)
+        loss = -res.logp.mean()
+        if regularize:
+            loss = loss + self.kinetic_energy * res.kinetic.mean() + self.jacobian_norm * res.jacobian.mean()
+        return loss
+
+
+class _LabelledField(torch.nn.Module):
+    def __init__(self, denoiser, y):
+        super().__init__()
+        self.denoiser, self.y = denoiser, y
+
+    def forward(self, x, t):
+        return self.denoiser(x, t, self.y)

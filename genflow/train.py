@@ -23,6 +23,16 @@ from genflow.runtime import report_user_errors, run_dir, save_resolved_config
 log = logging.getLogger("genflow.train")
 
 
+def build_data(cfg: DictConfig):
+    """The configured data, or reflow pairs from a teacher (``teacher=<ckpt>``)."""
+    if not cfg.get("teacher"):
+        return instantiate(cfg.data)
+    from genflow.data.reflow import ReflowDataModule
+
+    return ReflowDataModule(cfg.teacher, num_pairs=cfg.reflow.num_pairs, batch_size=cfg.data.get("batch_size", 256),
+                            seed=cfg.seed, method=cfg.reflow.method, num_steps=cfg.reflow.num_steps)
+
+
 def build_module(cfg: DictConfig, dm):
     """Instantiate the Lightning module from the model/net/path groups and the data's shape."""
     if cfg.conditional and dm.num_classes == 0:
@@ -68,9 +78,12 @@ def train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     out = run_dir()
     save_resolved_config(cfg, out / "config.yaml")
-    dm = instantiate(cfg.data)
+    dm = build_data(cfg)
     dm.setup("fit")
     module = build_module(cfg, dm)
+    if cfg.get("teacher"):
+        module.denoiser.load_state_dict(dm.teacher.ema.module.state_dict(), strict=False)
+        module.ema.module.load_state_dict(dm.teacher.ema.module.state_dict(), strict=False)
     sampler = instantiate(cfg.sampler)
     trainer = build_trainer(cfg, out, sampler, dm)
     resume = str(resolve_checkpoint(cfg.resume, "resume")) if cfg.resume else None

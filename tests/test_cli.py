@@ -93,3 +93,25 @@ def test_corrupted_checkpoint_is_one_line(tmp_path):
     proc = run_cli("sample", f"ckpt={tmp_path / 'bad.ckpt'}", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "not a readable checkpoint" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_flow_matching_eval_nll_and_reflow(tmp_path):
+    run_cli("train", "model=flow_matching", *TINY[:4], "trainer.log_every_n_steps=10", "data.num_samples=2000",
+            "sampler.method=euler", "sampler.num_steps=10", "trainer.max_steps=100", cwd=tmp_path)
+    teacher = find_run(tmp_path, "*flow_matching*")
+    run_cli("eval", f"ckpt={teacher}", "metric=nll", "num_points=200", cwd=tmp_path)
+    metrics = json.loads((find_run(tmp_path, "*_eval_nll") / "metrics.json").read_text())
+    assert metrics["nll_nats"] < metrics["prior_nll_nats"] and metrics["nfe"] > 0
+    run_cli("train", "model=rectified_flow", f"teacher={teacher}", "reflow.num_pairs=512", "reflow.method=euler",
+            "reflow.num_steps=10", *TINY[:4], "sampler.method=euler", "sampler.num_steps=5", cwd=tmp_path)
+    student = find_run(tmp_path, "*rectified_flow*")
+    assert (student / "checkpoints/last.ckpt").is_file()
+    assert json.loads((student / "metrics.json").read_text())["nfe"] == 5
+
+
+def test_sampler_that_does_not_apply_is_one_line(tmp_path):
+    run_cli("train", "model=ffjord", "trainer.max_steps=2", "num_samples=20", "model.objective.num_steps=2",
+            "plot_every_n_steps=0", cwd=tmp_path)
+    proc = run_cli("sample", f"ckpt={find_run(tmp_path)}", "sampler=euler_maruyama", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "use sampler=pf_ode" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -11,14 +11,14 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 class _BatchIndexed(Dataset):
     """``ds[list_of_indices]`` returns the stacked batch: one tensor gather, no per-item collate."""
 
-    def __init__(self, x: Tensor, y: Tensor):
-        self.x, self.y = x, y
+    def __init__(self, x: Tensor, y: Tensor, *extra: Tensor):
+        self.x, self.y, self.extra = x, y, extra
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, idx):
-        return self.x[idx], self.y[idx]
+        return (self.x[idx], self.y[idx], *(e[idx] for e in self.extra))
 
 
 def _identity(batch):
@@ -50,6 +50,10 @@ class VectorDataModule(L.LightningDataModule):
         self.setup()
         return tuple(self.x.shape[1:])
 
+    def extra_tensors(self) -> tuple[Tensor, ...]:
+        """Per-example tensors batched alongside (x, y), e.g. fixed noise for reflow pairs."""
+        return ()
+
     def normalization(self) -> tuple[Tensor, Tensor]:
         self.setup()
         return torch.zeros(self.data_shape), torch.ones(self.data_shape)
@@ -66,4 +70,4 @@ class VectorDataModule(L.LightningDataModule):
         g = torch.Generator().manual_seed(self.seed)
         batches = BatchSampler(RandomSampler(range(len(self.x)), generator=g),
                                batch_size=min(self.batch_size, len(self.x)), drop_last=True)
-        return DataLoader(_BatchIndexed(self.x, self.y), sampler=batches, batch_size=None, collate_fn=_identity)
+        return DataLoader(_BatchIndexed(self.x, self.y, *self.extra_tensors()), sampler=batches, batch_size=None, collate_fn=_identity)

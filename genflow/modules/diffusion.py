@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from torch import Tensor
 
 from genflow.denoiser import Denoiser
+from genflow.errors import UserError
 from genflow.model_function import NetworkModel
 from genflow.modules.ema import make_ema
 from genflow.samplers.base import Sampler
@@ -49,8 +50,8 @@ class DiffusionModule(L.LightningModule):
 
     # --- training -----------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = self.objective(self.denoiser, self.normalize(x), y if self.conditional else None)
+        x, y, *noise = batch
+        loss = self.objective(self.denoiser, self.normalize(x), y if self.conditional else None, *noise)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}")
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
@@ -77,11 +78,20 @@ class DiffusionModule(L.LightningModule):
     def model_function(self, labels: Tensor | None = None, use_ema: bool = True) -> NetworkModel:
         return NetworkModel(self.ema.module if use_ema else self.denoiser, labels)
 
+    def check_sampler(self, sampler: Sampler) -> None:
+        """A continuous normalizing flow has a velocity but no Gaussian path: only the ODE applies."""
+        from genflow.samplers.pf_ode import ProbabilityFlowSampler
+
+        if getattr(self.objective, "deterministic_only", False) and not isinstance(sampler, ProbabilityFlowSampler):
+            raise UserError(f"sampler {type(sampler).__name__} does not apply to a continuous normalizing flow "
+                            "(model=ffjord); use sampler=pf_ode")
+
     @torch.no_grad()
     def generate(self, sampler: Sampler, n: int, labels: Tensor | None = None, use_ema: bool = True,
                  generator: torch.Generator | None = None, model=None):
         """Draw n samples in data units; returns (x, nfe). ``model`` overrides the model function
         (e.g. a guided one)."""
+        self.check_sampler(sampler)
         model = model if model is not None else self.model_function(labels, use_ema)
         shape = (n, *self.hparams.data_shape)
         was_training = self.training
