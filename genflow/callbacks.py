@@ -19,7 +19,8 @@ class SamplePlotCallback(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
-        if self.every_n_steps <= 0 or step % self.every_n_steps or not trainer.is_global_zero:
+        if (self.every_n_steps <= 0 or step % self.every_n_steps or not trainer.is_global_zero
+                or not hasattr(pl_module, "generate")):
             return
         progress = self.sampler.progress
         self.sampler.progress = False

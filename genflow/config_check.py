@@ -51,6 +51,8 @@ def _check_type(key: str, new, old) -> None:
           int: lambda v: isinstance(v, int) and not isinstance(v, bool),
           float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
           str: lambda v: True}.get(type(old), lambda v: True)
+    if isinstance(new, list) and new and all(ok(v) for v in new):
+        return  # a list of values of the default's type (e.g. several guidance labels)
     if not ok(new):
         raise UserError(f"{key}={new!r}: expected {_type_name(old)} (default {old!r})")
 
@@ -89,7 +91,11 @@ def validate(config_name: str, args: list[str]) -> None:
             compose(config_name, overrides=first_values)
         except HydraException as e:
             msg = str(e).splitlines()[0]
-            if "Could not override" in msg or "Key '" in msg:
+            group = msg.split("'")[1].split(".")[0] if msg.count("'") >= 2 else ""
+            if "Could not override" in msg and group in groups:
+                msg = (f"{msg.split(chr(39))[1]} needs a {group} chosen first: pass {group}=<option> "
+                       f"(valid: {', '.join(_choices(loader, group))})")
+            elif "Could not override" in msg or "Key '" in msg:
                 msg += " (add a new key with +key=value)"
             raise UserError(msg) from None
         except OmegaConfBaseException as e:

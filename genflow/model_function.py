@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genflow.errors import UserError
 from genflow.parameterization import convert
 from genflow.paths.base import GaussianPath
 
@@ -26,6 +27,10 @@ class ModelFunction:
 
     def raw(self, x: Tensor, t: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def raw_labelled(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        """Prediction given per-sample labels y (-1: the null label); conditional models only."""
+        raise UserError(f"{type(self).__name__} is not a conditional model")
 
     def __call__(self, x: Tensor, t: Tensor, kind: str) -> Tensor:
         """Prediction of ``kind`` at (x, t); t is a scalar or a (B,) tensor."""
@@ -46,3 +51,8 @@ class NetworkModel(ModelFunction):
 
     def raw(self, x: Tensor, t: Tensor) -> Tensor:
         return self.denoiser(x, t, self.labels)
+
+    def raw_labelled(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        if getattr(self.denoiser.net, "labels", None) is None:
+            raise UserError("classifier-free guidance needs a conditional model (train with conditional=true)")
+        return self.denoiser(x, t, y)

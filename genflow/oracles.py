@@ -82,15 +82,22 @@ class GaussianMixture:
         log_n, _ = self._components_t(x, t, path)
         return torch.logsumexp(log_n + self.weights.to(x.device).log(), dim=1)
 
-    def score(self, x: Tensor, t: Tensor, path: GaussianPath, component: int | None = None) -> Tensor:
-        """grad_x log p_t(x), or of p_t(x | component) when a component is given."""
+    def score(self, x: Tensor, t: Tensor, path: GaussianPath, component: int | None = None,
+              labels: Tensor | None = None) -> Tensor:
+        """grad_x log p_t(x), or of p_t(x | k) for a component k (or per-sample ``labels``, -1: none)."""
         log_n, z = self._components_t(x, t, path)
-        if component is None:
-            r = torch.softmax(log_n + self.weights.to(x.device).log(), dim=1)
-        else:
-            r = torch.zeros_like(log_n)
-            r[:, component] = 1.0
+        r = torch.softmax(log_n + self.weights.to(x.device).log(), dim=1)
+        if component is not None:
+            labels = torch.full((x.shape[0],), int(component), dtype=torch.long, device=x.device)
+        if labels is not None:
+            onehot = torch.nn.functional.one_hot(labels.clamp_min(0), self.num_components).to(r)
+            r = torch.where((labels >= 0)[:, None], onehot, r)
         return -(r[:, :, None] * z).sum(1).to(x.dtype)
+
+    def log_posterior(self, x: Tensor, t: Tensor, path: GaussianPath) -> Tensor:
+        """log p(k | x_t) for every component: the exact noisy classifier, shape (B, K)."""
+        log_n, _ = self._components_t(x, t, path)
+        return torch.log_softmax(log_n + self.weights.to(x.device).log(), dim=1).to(x.dtype)
 
 
 class GaussianMixtureScore(ModelFunction):
@@ -104,3 +111,6 @@ class GaussianMixtureScore(ModelFunction):
 
     def raw(self, x: Tensor, t: Tensor) -> Tensor:
         return self.mixture.score(x, t, self.path, self.component)
+
+    def raw_labelled(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        return self.mixture.score(x, t, self.path, labels=y)

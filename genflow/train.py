@@ -38,9 +38,12 @@ def build_module(cfg: DictConfig, dm):
     if cfg.conditional and dm.num_classes == 0:
         raise UserError(f"conditional=true needs labelled data; data={cfg.data.get('name', 'file')} has no labels")
     container = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
+    is_classifier = cfg.model._target_.endswith("NoisyClassifierModule")
+    if is_classifier and dm.num_classes < 2:
+        raise UserError("model=noisy_classifier needs labelled data with at least two classes")
     module = instantiate(
         cfg.model, net=container(cfg.net), path=container(cfg.path), data_shape=list(dm.data_shape),
-        num_classes=dm.num_classes if cfg.conditional else 0, _recursive_=False, _convert_="all",
+        num_classes=dm.num_classes if (cfg.conditional or is_classifier) else 0, _recursive_=False, _convert_="all",
     )
     module.set_normalization(*dm.normalization())
     module.run_config = container(cfg)
@@ -73,6 +76,14 @@ def summarize(cfg: DictConfig, module, sampler, dm, out) -> dict:
     return metrics
 
 
+def summarize_classifier(cfg: DictConfig, module, dm, out) -> dict:
+    x, y = dm.reference_labelled(cfg.num_samples) if hasattr(dm, "reference_labelled") else (dm.x, dm.y)
+    metrics = {"step": module.global_step, **{f"accuracy_t{t}": module.accuracy(x, y, t) for t in (0.01, 0.3, 0.6, 0.9)}}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log.info("metrics: %s", json.dumps(metrics))
+    return metrics
+
+
 @report_user_errors
 def train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -91,6 +102,8 @@ def train(cfg: DictConfig) -> dict:
     if not trainer.is_global_zero:
         return {}
     log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
+    if not hasattr(module, "generate"):
+        return summarize_classifier(cfg, module, dm, out)
     return summarize(cfg, module, sampler, dm, out)
 
 

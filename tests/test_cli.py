@@ -115,3 +115,23 @@ def test_sampler_that_does_not_apply_is_one_line(tmp_path):
     proc = run_cli("sample", f"ckpt={find_run(tmp_path)}", "sampler=euler_maruyama", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "use sampler=pf_ode" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_guidance_from_the_cli(tmp_path, trained_run):
+    _, unconditional = trained_run
+    run_cli("train", "data=eight_gaussians", "conditional=true", *TINY, cwd=tmp_path)
+    conditional = find_run(tmp_path, "*ddpm_eight_gaussians")
+    run_cli("sample", f"ckpt={conditional}", "guidance=cfg", "guidance.scale=3", "guidance.label=[0,3]",
+            "num_samples=50", "sampler=ancestral", "sampler.num_steps=5", cwd=tmp_path)
+    data = np.load(find_run(tmp_path, "*_sample") / "samples.npz")
+    assert data["x"].shape == (100, 2) and sorted(set(data["labels"].tolist())) == [0, 3]
+    run_cli("train", "model=noisy_classifier", "data=eight_gaussians", *TINY, cwd=tmp_path)
+    classifier = find_run(tmp_path, "*noisy_classifier*")
+    assert json.loads((classifier / "metrics.json").read_text())["accuracy_t0.01"] > 0.3
+    run_cli("sample", f"ckpt={conditional}", "guidance=classifier", f"guidance.classifier_ckpt={classifier}",
+            "guidance.label=2", "num_samples=40", "sampler=ancestral", "sampler.num_steps=5", cwd=tmp_path)
+    assert np.load(find_run(tmp_path, "*_sample") / "samples.npz")["x"].shape == (40, 2)
+    for args, needle in (([f"ckpt={unconditional}", "guidance=cfg"], "needs a conditional model"),
+                         ([f"ckpt={conditional}", "guidance=cfg", "guidance.label=8"], "outside the data set's classes")):
+        proc = run_cli("sample", *args, cwd=tmp_path, check=False)
+        assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

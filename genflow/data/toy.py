@@ -102,3 +102,7 @@ class ToyDataModule(VectorDataModule):
     def reference(self, n: int, seed: int = 1):
         """Fresh samples, independent of the training set."""
         return make_toy(self.name, n, seed=10_000 + seed)[0]
+
+    def reference_labelled(self, n: int, seed: int = 1):
+        x, y, _ = make_toy(self.name, n, seed=10_000 + seed)
+        return x, y

@@ -6,7 +6,6 @@ It holds the denoiser (network + path + parameterization) and its EMA, calls the
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 from hydra.utils import instantiate
 from torch import Tensor
@@ -14,11 +13,12 @@ from torch import Tensor
 from genflow.denoiser import Denoiser
 from genflow.errors import UserError
 from genflow.model_function import NetworkModel
+from genflow.modules.base import GenflowModule
 from genflow.modules.ema import make_ema
 from genflow.samplers.base import Sampler
 
 
-class DiffusionModule(L.LightningModule):
+class DiffusionModule(GenflowModule):
     def __init__(self, net: dict, path: dict, objective: dict, parameterization: str = "eps",
                  data_shape=(2,), num_classes: int = 0, lr: float = 1e-3, weight_decay: float = 0.0,
                  warmup_steps: int = 0, ema_decay: float = 0.999):
@@ -29,20 +29,7 @@ class DiffusionModule(L.LightningModule):
         self.denoiser = Denoiser(network, self.path, parameterization)
         self.objective = instantiate(objective)
         self.ema = make_ema(self.denoiser, ema_decay)
-        self.register_buffer("data_shift", torch.zeros(tuple(data_shape)))
-        self.register_buffer("data_scale", torch.ones(tuple(data_shape)))
-        self.run_config: dict | None = None
-
-    # --- data units ---------------------------------------------------------------------
-    def set_normalization(self, shift: Tensor, scale: Tensor) -> None:
-        self.data_shift.copy_(shift)
-        self.data_scale.copy_(scale)
-
-    def normalize(self, x: Tensor) -> Tensor:
-        return (x - self.data_shift) / self.data_scale
-
-    def denormalize(self, x: Tensor) -> Tensor:
-        return x * self.data_scale + self.data_shift
+        self.init_normalization(data_shape)
 
     @property
     def conditional(self) -> bool:
@@ -66,13 +53,6 @@ class DiffusionModule(L.LightningModule):
         warm = max(int(hp.warmup_steps), 0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        cls = type(self)
-        checkpoint["genflow"] = {"module": f"{cls.__module__}.{cls.__qualname__}", "config": self.run_config}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.run_config = checkpoint.get("genflow", {}).get("config")
 
     # --- sampling -----------------------------------------------------------------------
     def model_function(self, labels: Tensor | None = None, use_ema: bool = True) -> NetworkModel:
