@@ -84,7 +84,7 @@ def test_update_is_ddpm_algorithm_2():
     z = torch.randn(4, 2, generator=torch.Generator().manual_seed(3))
     sampler.noise_like = lambda x, g: z
     x = x_t.clone()
-    out = sampler.run(Const(), x, None)
+    out = sampler.run(Const(), x, None)  # grid and noise patched above
     beta, ab = path.betas[-1].float(), path.alphabar[-1].float()
     x_prev = (x_t - beta / (1 - ab).sqrt() * eps_value) / (1 - beta).sqrt() + beta.sqrt() * z
     ab_prev = path.alphabar[-2].float()

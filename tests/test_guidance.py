@@ -1,9 +1,7 @@
 """Guidance as a wrapper: checked against the Gaussian-mixture oracle, then on a trained model."""
 
-import lightning as L
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from genflow.guidance import ClassifierFreeGuidance, ClassifierGuidance
 from genflow.oracles import GaussianMixture, GaussianMixtureScore
@@ -75,19 +73,10 @@ def test_classifier_guidance_with_the_exact_classifier_is_conditioning():
 
 
 def test_trained_conditional_model_follows_guidance():
-    import sys
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from test_trained_models import compose_run
+    from test_trained_models import build, fit
 
-    from genflow.train import build_module
-
-    L.seed_everything(0, verbose=False)
-    cfg = compose_run("ddpm", ["conditional=true", "path.num_steps=200"])
-    dm = instantiate(cfg.data)
-    dm.setup()
-    module = build_module(cfg, dm)
-    L.Trainer(accelerator="cpu", max_steps=2500, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-              enable_model_summary=False, limit_val_batches=0).fit(module, datamodule=dm)
+    cfg, dm, module = build("ddpm", ["conditional=true", "path.num_steps=200"])
+    fit(module, dm, 2500)
     ref, ref_labels = dm.reference_labelled(4000)
     centres = torch.stack([ref[ref_labels == k].mean(0) for k in range(8)])
     sampler = AncestralSampler(progress=False)

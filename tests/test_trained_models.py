@@ -28,16 +28,24 @@ def compose_run(model, extra):
         return compose("train", overrides=[f"model={model}", "data=eight_gaussians", "net.hidden=128", "logger=none", "model.lr=3e-3", *extra])
 
 
-@pytest.mark.parametrize("model", sorted(MODELS))
-def test_short_run_beats_the_prior(model):
+def build(model, extra):
+    """Seeded (cfg, datamodule, module) composed from the real configs."""
     L.seed_everything(0, verbose=False)
-    cfg = compose_run(model, MODELS[model])
+    cfg = compose_run(model, extra)
     dm = instantiate(cfg.data)
     dm.setup()
-    module = build_module(cfg, dm)
-    trainer = L.Trainer(accelerator="cpu", max_steps=2500, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
-    trainer.fit(module, datamodule=dm)
+    return cfg, dm, build_module(cfg, dm)
+
+
+def fit(module, dm, steps):
+    L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, limit_val_batches=0).fit(module, datamodule=dm)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_short_run_beats_the_prior(model):
+    cfg, dm, module = build(model, MODELS[model])
+    fit(module, dm, 2500)
     sampler = instantiate(cfg.sampler, progress=False)
     g = torch.Generator().manual_seed(0)
     x, _ = module.generate(sampler, 2000, generator=g)
@@ -49,14 +57,8 @@ def test_short_run_beats_the_prior(model):
 
 
 def test_ffjord_beats_the_prior_in_likelihood_and_traces_agree():
-    L.seed_everything(0, verbose=False)
-    cfg = compose_run("ffjord", ["data=moons", "model.objective.num_steps=6"])
-    dm = instantiate(cfg.data)
-    dm.setup()
-    module = build_module(cfg, dm)
-    trainer = L.Trainer(accelerator="cpu", max_steps=250, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
-    trainer.fit(module, datamodule=dm)
+    cfg, dm, module = build("ffjord", ["data=moons", "model.objective.num_steps=6"])
+    fit(module, dm, 250)
     x = dm.reference(500)
     field = VelocityField(module.model_function())
     exact = log_likelihood(field, x, module.path.prior_logp, trace="exact", method="rk4", num_steps=20).logp

@@ -37,17 +37,23 @@ class AncestralSampler(Sampler):
 
     def run(self, model, x, generator):
         path, times = model.path, self.grid(model.path)
-        for i in self.steps(range(len(times) - 1), "ancestral"):
+        shape = (-1, *[1] * (x.dim() - 1))
+        for i in self.steps(range(len(times) - 1), type(self).__name__.removesuffix("Sampler").lower()):
             t = times[i].to(x).expand(x.shape[0])
             s = times[i + 1].to(x).expand(x.shape[0])
+            last = i + 2 == len(times)
             eps = model(x, t, "eps")
-            a_t, a_s, s_t, s_s = path.alpha(t), path.alpha(s), path.sigma(t), path.sigma(s)
-            a = (a_t / a_s).view(-1, *[1] * (x.dim() - 1))
-            s_t = s_t.view_as(a)
-            s_s = s_s.view_as(a) if i + 2 < len(times) else torch.zeros_like(a)
-            v = (s_t**2 - a**2 * s_s**2).clamp_min(0)
-            x = (x - v / s_t * eps) / a
-            if i + 2 < len(times):
-                var = v if self.variance == "beta" else v * s_s**2 / s_t**2
-                x = x + var.sqrt() * self.noise_like(x, generator)
+            s_s = torch.zeros_like(s).view(shape) if last else path.sigma(s).view(shape)
+            coeffs = (path.alpha(t).view(shape), path.alpha(s).view(shape), path.sigma(t).view(shape), s_s)
+            x = self.update(x, eps, *coeffs, last, generator)
+        return x
+
+    def update(self, x, eps, a_t, a_s, s_t, s_s, last, generator):
+        """One step t -> s; sigma_s = 0 on the last step, which lands on x0_hat."""
+        a = a_t / a_s
+        v = (s_t**2 - a**2 * s_s**2).clamp_min(0)
+        x = (x - v / s_t * eps) / a
+        if not last:
+            var = v if self.variance == "beta" else v * s_s**2 / s_t**2
+            x = x + var.sqrt() * self.noise_like(x, generator)
         return x

@@ -4,8 +4,6 @@ an Euler step of the probability-flow ODE in (x/alpha, sigma/alpha) coordinates.
 
 from __future__ import annotations
 
-import torch
-
 from genflow.samplers.ancestral import AncestralSampler
 
 
@@ -16,21 +14,11 @@ class DDIMSampler(AncestralSampler):
         super().__init__(num_steps, "posterior", t_eps, progress)
         self.eta = float(eta)
 
-    def run(self, model, x, generator):
-        path, times = model.path, self.grid(model.path)
-        for i in self.steps(range(len(times) - 1), "ddim"):
-            t = times[i].to(x).expand(x.shape[0])
-            s = times[i + 1].to(x).expand(x.shape[0])
-            eps = model(x, t, "eps")
-            shape = (-1, *[1] * (x.dim() - 1))
-            a_t, a_s = path.alpha(t).view(shape), path.alpha(s).view(shape)
-            s_t, s_s = path.sigma(t).view(shape), path.sigma(s).view(shape)
-            if i + 2 == len(times):
-                s_s = torch.zeros_like(s_s)
-            x0 = (x - s_t * eps) / a_t
-            v_post = (s_t**2 - (a_t / a_s) ** 2 * s_s**2).clamp_min(0) * s_s**2 / s_t**2
-            c = self.eta * v_post.sqrt()
-            x = a_s * x0 + (s_s**2 - c**2).clamp_min(0).sqrt() * eps
-            if self.eta > 0 and i + 2 < len(times):
-                x = x + c * self.noise_like(x, generator)
+    def update(self, x, eps, a_t, a_s, s_t, s_s, last, generator):
+        x0 = (x - s_t * eps) / a_t
+        v_post = (s_t**2 - (a_t / a_s) ** 2 * s_s**2).clamp_min(0) * s_s**2 / s_t**2
+        c = self.eta * v_post.sqrt()
+        x = a_s * x0 + (s_s**2 - c**2).clamp_min(0).sqrt() * eps
+        if self.eta > 0 and not last:
+            x = x + c * self.noise_like(x, generator)
         return x
