@@ -1,5 +1,5 @@
-"""Quality per NFE, side by side in one run: genflow flow matching (PF-ODE, Euler) vs genflow DDPM
-(ancestral), same MLP, data, batch size and number of training steps.
+"""Quality per NFE, side by side in one run: genflow flow matching and OT-CFM (PF-ODE, Euler or
+midpoint) vs genflow DDPM (ancestral), same MLP, data, batch size and number of training steps.
 
     .venv/bin/python benchmarks/fm_vs_ddpm.py --data eight_gaussians --steps 4000
 
@@ -63,23 +63,29 @@ def main():
 
     ddpm, dm, t_ddpm = train("ddpm", args.data, args.steps)
     fm, _, t_fm = train("flow_matching", args.data, args.steps)
+    ot, _, t_ot = train("ot_cfm", args.data, args.steps)
     ref = dm.reference(args.n, seed=7)
     rows = []
     for nfe in (2, 5, 10, 20, 50, 100, 1000):
         _, n1, d1 = evaluate(fm, ProbabilityFlowSampler("euler", nfe, progress=False), ref, args.n)
+        _, _, d3 = evaluate(ot, ProbabilityFlowSampler("euler", nfe, progress=False), ref, args.n)
+        _, n4, d4 = evaluate(fm, ProbabilityFlowSampler("midpoint", max(nfe // 2, 1), progress=False), ref, args.n)
         x_ddpm, n2, d2 = evaluate(ddpm, AncestralSampler(num_steps=nfe, progress=False), ref, args.n)
-        rows.append({"nfe": nfe, "flow_matching_euler": d1, "ddpm_ancestral": d2})
-        print(f"NFE {nfe:5d} | flow matching (Euler) SW {d1['sliced_wasserstein']:.4f} ED {d1['energy_distance']:.4f}"
-              f" | DDPM (ancestral) SW {d2['sliced_wasserstein']:.4f} ED {d2['energy_distance']:.4f}", flush=True)
+        rows.append({"nfe": nfe, "flow_matching_euler": d1, "ot_cfm_euler": d3, "flow_matching_midpoint": d4,
+                     "ddpm_ancestral": d2})
+        fmt = lambda d: f"SW {d['sliced_wasserstein']:.4f} ED {d['energy_distance']:.4f}"  # noqa: E731
+        print(f"NFE {nfe:5d} | FM Euler {fmt(d1)} | OT-CFM Euler {fmt(d3)} | FM midpoint ({n4} NFE) {fmt(d4)}"
+              f" | DDPM ancestral {fmt(d2)}", flush=True)
     x_fm10, _, _ = evaluate(fm, ProbabilityFlowSampler("euler", 10, progress=False), ref, args.n)
     scatter_samples(x_fm10, OUT / f"fm_euler10_{args.data}.png", ref, title="flow matching, 10 Euler steps")
     scatter_samples(x_ddpm, OUT / f"ddpm_ancestral1000_{args.data}.png", ref, title="DDPM, 1000 ancestral steps")
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for key, label in (("flow_matching_euler", "flow matching, Euler"), ("ddpm_ancestral", "DDPM, ancestral")):
+    for key, label in (("flow_matching_euler", "flow matching, Euler"), ("ot_cfm_euler", "OT-CFM, Euler"),
+                       ("flow_matching_midpoint", "flow matching, midpoint"), ("ddpm_ancestral", "DDPM, ancestral")):
         ax.plot([r["nfe"] for r in rows], [r[key]["sliced_wasserstein"] for r in rows], "o-", label=label)
     ax.set_xscale("log"), ax.set_xlabel("NFE"), ax.set_ylabel("sliced W2 to data"), ax.legend()
     fig.tight_layout(), fig.savefig(OUT / f"quality_vs_nfe_{args.data}.png", dpi=110)
-    summary = {"data": args.data, "train_steps": args.steps, "train_seconds": {"ddpm": t_ddpm, "flow_matching": t_fm},
+    summary = {"data": args.data, "train_steps": args.steps, "train_seconds": {"ddpm": t_ddpm, "flow_matching": t_fm, "ot_cfm": t_ot},
                "rows": rows}
     (OUT / f"fm_vs_ddpm_{args.data}.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary["train_seconds"]))
