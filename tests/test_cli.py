@@ -135,3 +135,13 @@ def test_guidance_from_the_cli(tmp_path, trained_run):
                          ([f"ckpt={conditional}", "guidance=cfg", "guidance.label=8"], "outside the data set's classes")):
         proc = run_cli("sample", *args, cwd=tmp_path, check=False)
         assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_multirun_sweep_writes_one_run_per_job(tmp_path):
+    run_cli("train", "-m", "model=ddpm,flow_matching", "data=moons", "trainer.max_steps=10", "num_samples=50",
+            "plot_every_n_steps=0", "sampler.num_steps=5", cwd=tmp_path)
+    jobs = sorted(p.name for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir())
+    assert [j.split("_", 1)[1] for j in jobs] == ["ddpm_moons", "flow_matching_moons"], jobs
+    for ckpt in (tmp_path / "outputs" / "multirun").glob("*/*/*/checkpoints/last.ckpt"):
+        assert torch.load(ckpt, weights_only=False)["global_step"] == 10
+    assert len(list((tmp_path / "outputs" / "multirun").glob("*/*/*/checkpoints/last.ckpt"))) == 2
