@@ -11,7 +11,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from genflow.errors import UserError
+from genflow.errors import check_choice
 
 COUPLINGS = ("independent", "ot")
 
@@ -26,8 +26,5 @@ def ot_pairing(x0: Tensor, eps: Tensor) -> Tensor:
 
 
 def couple(x0: Tensor, eps: Tensor, coupling: str) -> Tensor:
-    if coupling == "independent":
-        return eps
-    if coupling == "ot":
-        return ot_pairing(x0, eps)
-    raise UserError(f"coupling={coupling!r} is not valid; choose one of {', '.join(COUPLINGS)}")
+    check_choice("coupling", coupling, COUPLINGS)
+    return ot_pairing(x0, eps) if coupling == "ot" else eps

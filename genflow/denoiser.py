@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from genflow.errors import UserError
+from genflow.errors import check_choice
 from genflow.parameterization import KINDS
 from genflow.paths.base import GaussianPath, broadcast_like
 
@@ -17,8 +17,7 @@ from genflow.paths.base import GaussianPath, broadcast_like
 class Denoiser(nn.Module):
     def __init__(self, net: nn.Module, path: GaussianPath, kind: str):
         super().__init__()
-        if kind not in KINDS:
-            raise UserError(f"model.parameterization={kind!r} is not valid; choose one of {', '.join(KINDS)}")
+        check_choice("model.parameterization", kind, KINDS)
         self.net, self.path, self.kind = net, path, kind
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:

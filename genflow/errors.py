@@ -3,3 +3,9 @@
 
 class UserError(Exception):
     """A problem with what the user asked for (bad value, missing file, wrong combination)."""
+
+
+def check_choice(key: str, value, choices) -> None:
+    """Raise a one-line UserError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise UserError(f"{key}={value!r} is not valid; choose one of {', '.join(map(str, choices))}")

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from genflow.checkpointing import load_module
-from genflow.errors import UserError
+from genflow.errors import UserError, check_choice
 from genflow.likelihood import VelocityField, log_likelihood
 from genflow.metrics.sample_distance import sample_distances
 from genflow.runtime import report_user_errors, run_dir, save_resolved_config
@@ -56,8 +56,7 @@ def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
 
 @report_user_errors
 def evaluate(cfg: DictConfig) -> dict:
-    if cfg.metric not in METRICS:
-        raise UserError(f"metric={cfg.metric!r} is not valid; choose one of {', '.join(METRICS)}")
+    check_choice("metric", cfg.metric, METRICS)
     if cfg.num_points <= 0:
         raise UserError(f"num_points={cfg.num_points} must be a positive integer")
     module = load_module(cfg.ckpt)

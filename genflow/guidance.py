@@ -17,6 +17,12 @@ from genflow.errors import UserError
 from genflow.model_function import ModelFunction
 
 
+def batch_labels(labels: Tensor, x: Tensor) -> Tensor:
+    """One label per sample of x: a scalar label is broadcast over the batch."""
+    labels = labels.to(x.device)
+    return labels.expand(x.shape[0]) if labels.dim() == 0 else labels
+
+
 class ClassifierFreeGuidance(ModelFunction):
     def __init__(self, model: ModelFunction, labels: Tensor, scale: float):
         super().__init__()
@@ -24,7 +30,7 @@ class ClassifierFreeGuidance(ModelFunction):
         self.path, self.kind = model.path, model.kind
 
     def raw(self, x: Tensor, t: Tensor) -> Tensor:
-        y = self.labels.to(x.device).expand(x.shape[0]) if self.labels.dim() == 0 else self.labels.to(x.device)
+        y = batch_labels(self.labels, x)
         both = self.model.raw_labelled(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, -1)]))
         cond, uncond = both.chunk(2)
         return self.scale * cond + (1 - self.scale) * uncond
@@ -41,13 +47,11 @@ class ClassifierGuidance(ModelFunction):
         self.path = model.path
 
     def raw(self, x: Tensor, t: Tensor) -> Tensor:
-        score = self.model(x, t, "score")
-        self.model.nfe -= 1  # counted once, by this wrapper
+        score = self.model(x, t, "score")  # the sampler reads this wrapper's own NFE count
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             logp = self.log_probs(xg, t)
-            y = self.labels.to(x.device).expand(x.shape[0]) if self.labels.dim() == 0 else self.labels.to(x.device)
-            picked = logp.gather(1, y[:, None]).sum()
+            picked = logp.gather(1, batch_labels(self.labels, x)[:, None]).sum()
             grad = torch.autograd.grad(picked, xg)[0]
         return score + self.scale * grad
 

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
-from genflow.errors import UserError
+from genflow.errors import check_choice
+from genflow.ode import solver_options
 
 TRACES = ("exact", "hutchinson")
 NOISES = ("rademacher", "gaussian")
@@ -36,8 +37,7 @@ def divergence(v: Tensor, x: Tensor, trace: str, noise: Tensor | None, create_gr
 
 
 def make_noise(x: Tensor, kind: str, generator: torch.Generator | None = None) -> Tensor:
-    if kind not in NOISES:
-        raise UserError(f"Hutchinson noise {kind!r} is not valid; choose one of {', '.join(NOISES)}")
+    check_choice("noise", kind, NOISES)
     e = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     return e.sign() if kind == "rademacher" else e
 
@@ -48,8 +48,7 @@ class AugmentedDynamics(nn.Module):
     def __init__(self, field: nn.Module, trace: str = "exact", noise: Tensor | None = None,
                  regularize: bool = False, create_graph: bool = False):
         super().__init__()
-        if trace not in TRACES:
-            raise UserError(f"trace={trace!r} is not valid; choose one of {', '.join(TRACES)}")
+        check_choice("trace", trace, TRACES)
         self.field, self.trace, self.noise = field, trace, noise
         self.regularize, self.create_graph = regularize, create_graph
         self.nfe = 0
@@ -93,7 +92,7 @@ def log_likelihood(field: nn.Module, x: Tensor, prior_logp, t0: float = 0.0, t1:
     zeros = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     state = (x, zeros) + ((zeros, zeros) if regularize else ())
     times = torch.tensor([t0, t1], dtype=x.dtype, device=x.device)
-    options = {"step_size": (t1 - t0) / num_steps} if method in ("euler", "midpoint", "rk4", "heun3") else {}
+    options = solver_options(method, t0, t1, num_steps)
     solve = odeint_adjoint if adjoint else odeint
     kwargs = {"adjoint_params": tuple(field.parameters())} if adjoint else {}
     out = solve(dyn, state, times, method=method, rtol=rtol, atol=atol, options=options, **kwargs)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from genflow.couplings import COUPLINGS, couple
-from genflow.errors import UserError
+from genflow.errors import check_choice
 from genflow.parameterization import regression_target
 from genflow.paths.base import broadcast_like
 
@@ -28,10 +28,8 @@ WEIGHTINGS = ("uniform", "sigma2", "likelihood")
 class DenoisingObjective:
     def __init__(self, weighting: str = "uniform", t_eps: float = 1e-3, p_uncond: float = 0.1,
                  coupling: str = "independent"):
-        if weighting not in WEIGHTINGS:
-            raise UserError(f"model.objective.weighting={weighting!r} is not valid; choose one of {', '.join(WEIGHTINGS)}")
-        if coupling not in COUPLINGS:
-            raise UserError(f"model.objective.coupling={coupling!r} is not valid; choose one of {', '.join(COUPLINGS)}")
+        check_choice("model.objective.weighting", weighting, WEIGHTINGS)
+        check_choice("model.objective.coupling", coupling, COUPLINGS)
         self.weighting, self.t_eps, self.p_uncond = weighting, float(t_eps), float(p_uncond)
         self.coupling = coupling
 
@@ -74,10 +72,8 @@ class MaximumLikelihoodObjective:
                  kinetic_energy: float = 0.0, jacobian_norm: float = 0.0):
         from genflow.likelihood import NOISES, TRACES
 
-        if trace not in TRACES:
-            raise UserError(f"model.objective.trace={trace!r} is not valid; choose one of {', '.join(TRACES)}")
-        if noise not in NOISES:
-            raise UserError(f"model.objective.noise={noise!r} is not valid; choose one of {', '.join(NOISES)}")
+        check_choice("model.objective.trace", trace, TRACES)
+        check_choice("model.objective.noise", noise, NOISES)
         self.trace, self.noise, self.method, self.num_steps = trace, noise, method, int(num_steps)
         self.rtol, self.atol, self.adjoint = float(rtol), float(atol), bool(adjoint)
         self.kinetic_energy, self.jacobian_norm = float(kinetic_energy), float(jacobian_norm)

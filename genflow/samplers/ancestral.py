@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from genflow.errors import UserError
+from genflow.errors import check_choice
 from genflow.samplers.base import Sampler, strided_discrete_grid
 
 VARIANCES = ("beta", "posterior")
@@ -24,8 +24,7 @@ class AncestralSampler(Sampler):
     def __init__(self, num_steps: int | None = None, variance: str = "beta", t_eps: float = 1e-3,
                  progress: bool = True):
         super().__init__(num_steps, t_eps, progress)
-        if variance not in VARIANCES:
-            raise UserError(f"sampler.variance={variance!r} is not valid; choose one of {', '.join(VARIANCES)}")
+        check_choice("sampler.variance", variance, VARIANCES)
         self.variance = variance
 
     def grid(self, path) -> torch.Tensor:

@@ -9,18 +9,23 @@ from genflow.paths.base import broadcast_like
 from genflow.samplers.base import Sampler, tweedie
 
 
+def reverse_sde_step(model, x, t, dt: float, last: bool, generator):
+    """One Euler–Maruyama step of the reverse SDE from t to t - dt (the mean on the last step)."""
+    path = model.path
+    x = x - (path.drift(x, t) - broadcast_like(path.g2(t), x) * model(x, t, "score")) * dt
+    if not last:
+        x = x + broadcast_like(path.diffusion(t), x) * dt**0.5 * Sampler.noise_like(x, generator)
+    return x
+
+
 class EulerMaruyamaSampler(Sampler):
     def __init__(self, num_steps: int = 500, t_eps: float = 1e-3, denoise: bool = False, progress: bool = True):
         super().__init__(num_steps, t_eps, progress)
         self.denoise = bool(denoise)
 
     def run(self, model, x, generator):
-        path, times = model.path, self.continuous_grid(self.num_steps)
+        times = self.continuous_grid(self.num_steps)
         for i in self.steps(range(self.num_steps), "euler-maruyama"):
             t = times[i].to(x).expand(x.shape[0])
-            dt = (times[i] - times[i + 1]).item()
-            drift = path.drift(x, t) - broadcast_like(path.g2(t), x) * model(x, t, "score")
-            x = x - drift * dt
-            if i < self.num_steps - 1:
-                x = x + broadcast_like(path.diffusion(t), x) * dt**0.5 * self.noise_like(x, generator)
+            x = reverse_sde_step(model, x, t, (times[i] - times[i + 1]).item(), i == self.num_steps - 1, generator)
         return tweedie(model, x, times[-1]) if self.denoise else x

@@ -9,6 +9,7 @@ import torch
 
 from genflow.paths.base import broadcast_like
 from genflow.samplers.base import Sampler, tweedie
+from genflow.samplers.euler_maruyama import reverse_sde_step
 
 
 class PredictorCorrectorSampler(Sampler):
@@ -30,13 +31,10 @@ class PredictorCorrectorSampler(Sampler):
         return x
 
     def run(self, model, x, generator):
-        path, times = model.path, self.continuous_grid(self.num_steps)
+        times = self.continuous_grid(self.num_steps)
         for i in self.steps(range(self.num_steps), "predictor-corrector"):
             t = times[i].to(x).expand(x.shape[0])
             dt = (times[i] - times[i + 1]).item()
             x = self.correct(model, x, t, dt, generator)
-            drift = path.drift(x, t) - broadcast_like(path.g2(t), x) * model(x, t, "score")
-            x = x - drift * dt
-            if i < self.num_steps - 1:
-                x = x + broadcast_like(path.diffusion(t), x) * dt**0.5 * self.noise_like(x, generator)
+            x = reverse_sde_step(model, x, t, dt, i == self.num_steps - 1, generator)
         return tweedie(model, x, times[-1]) if self.denoise else x

@@ -7,11 +7,10 @@ from __future__ import annotations
 import torch
 from torchdiffeq import odeint
 
-from genflow.errors import UserError
+from genflow.errors import check_choice
+from genflow.ode import METHODS, solver_options
 from genflow.samplers.base import Sampler, tweedie
 
-FIXED = ("euler", "midpoint", "rk4", "heun3", "explicit_adams")
-ADAPTIVE = ("dopri5", "dopri8", "bosh3", "adaptive_heun", "fehlberg2")
 
 
 class ProbabilityFlowSampler(Sampler):
@@ -22,8 +21,7 @@ class ProbabilityFlowSampler(Sampler):
         super().__init__(num_steps, t_eps, progress)
         if method == "heun":
             method = "heun3"
-        if method not in FIXED + ADAPTIVE:
-            raise UserError(f"sampler.method={method!r} is not valid; choose one of {', '.join(FIXED + ADAPTIVE)}")
+        check_choice("sampler.method", method, METHODS)
         self.method, self.rtol, self.atol, self.denoise = method, float(rtol), float(atol), bool(denoise)
 
     def velocity_field(self, model):
@@ -33,11 +31,8 @@ class ProbabilityFlowSampler(Sampler):
 
     def solve(self, model, x, t0: float, t1: float):
         times = torch.tensor([t0, t1], dtype=x.dtype, device=x.device)
-        options = {}
-        if self.method in FIXED:
-            options["step_size"] = abs(t1 - t0) / self.num_steps
         return odeint(self.velocity_field(model), x, times, method=self.method, rtol=self.rtol, atol=self.atol,
-                      options=options)[-1]
+                      options=solver_options(self.method, t0, t1, self.num_steps))[-1]
 
     def run(self, model, x, generator):
         x = self.solve(model, x, 1.0, self.t_eps)
