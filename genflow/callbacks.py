@@ -1,4 +1,5 @@
-"""Lightning callbacks: periodic sample pictures during training (rank 0 only)."""
+"""Lightning callbacks: periodic sample pictures during training (rank 0 only), also sent to the
+experiment logger (TensorBoard image, W&B image)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from genflow.plotting import scatter_samples
+from genflow.plotting import plot_samples
 
 
 class SamplePlotCallback(L.Callback):
@@ -26,4 +27,17 @@ class SamplePlotCallback(L.Callback):
         self.sampler.progress = False
         x, _ = pl_module.generate(self.sampler, self.num_samples, generator=torch.Generator().manual_seed(0))
         self.sampler.progress = progress
-        scatter_samples(x, self.out_dir / f"step_{step:07d}.png", self.reference, title=f"samples, step {step}")
+        picture = plot_samples(x, self.out_dir / f"step_{step:07d}.png", self.reference, title=f"samples, step {step}")
+        log_picture(trainer.logger, picture, step)
+
+
+def log_picture(logger, picture: Path, step: int, key: str = "samples") -> None:
+    """Send a PNG to TensorBoard or W&B; other loggers keep only the file."""
+    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+    if isinstance(logger, TensorBoardLogger):
+        import matplotlib.image
+
+        logger.experiment.add_image(key, matplotlib.image.imread(picture)[..., :3], step, dataformats="HWC")
+    elif isinstance(logger, WandbLogger):
+        logger.log_image(key=key, images=[str(picture)], step=step)

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             validate(config_name, rest)
         except UserError as e:
             return _error(" ".join(str(e).split()))
+    from genflow import runtime
+
+    runtime.LAUNCH_ARGV = list(sys.argv)  # what Lightning's DDP launcher must re-run for the other ranks
     sys.argv = [f"genflow {command}", *rest]
     importlib.import_module(module_name).main()
     return 0

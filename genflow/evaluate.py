@@ -1,8 +1,13 @@
-"""``genflow eval ckpt=... metric=nll|sample_distance``: numbers for a trained model on fresh data.
+"""``genflow eval ckpt=... metric=nll|bpd|sample_distance|fid|fd_digits``: numbers for a trained
+model on fresh data (the test split where the data has one).
 
 nll: -log p(x) in nats per example through the PF-ODE / CNF likelihood of ``genflow.likelihood``,
 in the data's own units (log p_data(x) = log p_model((x - shift)/scale) - sum log scale), with its
 standard error, bits per dimension, and the N(0, I)-prior's NLL for comparison.
+bpd: for 8-bit images, the same on uniformly dequantised pixels u = (x + U) / 256 in [0, 1]:
+bits/dim = nll / (D ln 2) + 8, an upper bound on the discrete data's code length.
+fid / fd_digits: Frechet distance of the features of num_points samples and num_points data images
+(Inception-v3 from fid.weights, or fid.extractor; the digits classifier for fd_digits).
 """
 
 from __future__ import annotations
@@ -23,24 +28,64 @@ from genflow.metrics.sample_distance import sample_distances
 from genflow.runtime import report_user_errors, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.eval")
-METRICS = ("nll", "sample_distance")
+METRICS = ("nll", "bpd", "sample_distance", "fid", "fd_digits")
 
 
-def test_data(module, n: int, seed: int):
-    config = module.run_config or {}
-    if not config.get("data"):
+def test_data(module, cfg: DictConfig, dequantize: bool = False):
+    """num_points examples in data units from the checkpoint's data (its ``cfg.split`` split when it
+    has splits); 8-bit images uniformly dequantised if asked."""
+    config = dict((module.run_config or {}).get("data") or {})
+    if not config:
         raise UserError("the checkpoint records no data configuration to evaluate on")
-    dm = instantiate(config["data"])
-    return dm.reference(n, seed=1000 + seed)
+    if "split" in config:
+        config["split"] = cfg.split
+    dm = instantiate(config)
+    if not dequantize:
+        return dm.reference(cfg.num_points, seed=1000 + cfg.seed)
+    from genflow.data.images import to_unit
+
+    dm.setup()
+    idx = torch.randperm(len(dm.x), generator=torch.Generator().manual_seed(1000 + cfg.seed))[:cfg.num_points]
+    return to_unit(dm.x[idx], dequantize=True, generator=torch.Generator().manual_seed(cfg.seed))
+
+
+def model_samples(module, cfg: DictConfig) -> tuple[torch.Tensor, int]:
+    """num_points samples in batches of batch_size with the given sampler (default: the trained one)."""
+    sampler = instantiate(cfg.sampler if cfg.get("sampler") else module.run_config["sampler"], progress=False)
+    g = torch.Generator().manual_seed(cfg.seed)
+    chunks, nfe = [], 0
+    for start in range(0, cfg.num_points, cfg.batch_size):
+        x, nfe = module.generate(sampler, min(cfg.batch_size, cfg.num_points - start), use_ema=cfg.use_ema,
+                                 generator=g)
+        chunks.append(x)
+    return torch.cat(chunks), nfe
+
+
+def frechet(module, cfg: DictConfig) -> dict:
+    from genflow.metrics.frechet import digits_features, frechet_distance, inception_fid
+
+    if len(module.hparams.data_shape) != 3:
+        raise UserError(f"metric={cfg.metric} applies to image models; this one models vectors of shape "
+                        f"{tuple(module.hparams.data_shape)} (use metric=sample_distance)")
+    if cfg.metric == "fd_digits":
+        features = digits_features()
+    elif cfg.fid.get("extractor"):
+        features = instantiate(cfg.fid.extractor)
+    else:
+        features = inception_fid(cfg.fid.weights)
+    real = test_data(module, cfg)
+    fake, nfe = model_samples(module, cfg)
+    return {cfg.metric: frechet_distance(real, fake, features), "nfe": nfe, "num_points": len(fake)}
 
 
 def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
+    trace = cfg.trace or ("exact" if x[0].numel() <= 64 else "hutchinson")
     t0 = cfg.t_eps if cfg.t_eps is not None else (0.0 if module.denoiser.kind == "velocity" else 1e-3)
     field = VelocityField(module.model_function(use_ema=cfg.use_ema))
     g = torch.Generator().manual_seed(cfg.seed)
     logps, nfe = [], 0
     for chunk in x.split(cfg.batch_size):
-        res = log_likelihood(field, module.normalize(chunk), module.path.prior_logp, t0, 1.0, cfg.trace,
+        res = log_likelihood(field, module.normalize(chunk), module.path.prior_logp, t0, 1.0, trace,
                              cfg.noise, cfg.method, cfg.num_steps, cfg.rtol, cfg.atol, generator=g)
         logps.append(res.logp.detach())
         nfe += res.nfe
@@ -51,7 +96,7 @@ def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
     nll = -logp.mean().item()
     return {"nll_nats": nll, "nll_stderr": (logp.std() / math.sqrt(len(logp))).item(),
             "bits_per_dim": nll / (d * math.log(2)), "prior_nll_nats": -prior.mean().item(),
-            "t_eps": t0, "trace": cfg.trace, "nfe": nfe, "num_points": len(logp)}
+            "t_eps": t0, "trace": trace, "nfe": nfe, "num_points": len(logp)}
 
 
 @report_user_errors
@@ -60,14 +105,19 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.num_points <= 0:
         raise UserError(f"num_points={cfg.num_points} must be a positive integer")
     module = load_module(cfg.ckpt)
-    x = test_data(module, cfg.num_points, cfg.seed)
-    if cfg.metric == "nll":
-        metrics = negative_log_likelihood(module, x, cfg)
+    images = len(module.hparams.data_shape) == 3
+    if cfg.metric in ("fid", "fd_digits"):
+        metrics = frechet(module, cfg)
+    elif cfg.metric == "bpd":
+        if not images:
+            raise UserError("metric=bpd applies to 8-bit image data; use metric=nll for vectors")
+        metrics = negative_log_likelihood(module, test_data(module, cfg, dequantize=True), cfg)
+        metrics["bits_per_dim"] += 8.0  # -log2 P(x) = -log2 p(u) + D log2 256 for bins of width 1/256
+    elif cfg.metric == "nll":
+        metrics = negative_log_likelihood(module, test_data(module, cfg), cfg)
     else:
-        sampler = instantiate(module.run_config["sampler"], progress=False)
-        samples, nfe = module.generate(sampler, cfg.num_points, use_ema=cfg.use_ema,
-                                       generator=torch.Generator().manual_seed(cfg.seed))
-        metrics = {"nfe": nfe, **sample_distances(samples, x)}
+        samples, nfe = model_samples(module, cfg)
+        metrics = {"nfe": nfe, **sample_distances(samples.flatten(1), test_data(module, cfg).flatten(1))}
     out = run_dir()
     save_resolved_config(cfg, out / "config.yaml")
     metrics = {"metric": cfg.metric, "ckpt": str(cfg.ckpt), **metrics}

@@ -1,7 +1,9 @@
-"""Pictures of samples: 2D scatter plots next to the data (first two dims for D > 2)."""
+"""Pictures of samples: image grids (torchvision's ``make_grid``) for images, 2D scatter plots next
+to the data for vectors (first two dims for D > 2)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +11,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+
+
+def _save(fig, path: str | Path, dpi: int) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def scatter_samples(samples: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None,
@@ -27,9 +38,32 @@ def scatter_samples(samples: torch.Tensor, path: str | Path, reference: torch.Te
         ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
         ax.set_aspect("equal")
         ax.set_title(name)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
+
+
+def image_grid(images: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None,
+               title: str = "samples", max_images: int = 100) -> Path:
+    """A PNG grid of [0, 1] images (N, C, H, W), one row per label when labels are given."""
+    from torchvision.utils import make_grid
+
+    images = images[:max_images].float().clamp(0, 1).cpu()
+    nrow = int(math.ceil(math.sqrt(len(images))))
+    if labels is not None:
+        labels = labels[:max_images].cpu()
+        nrow = max(int((labels == labels[0]).sum()), 1)
+    grid = make_grid(images, nrow=nrow, padding=1, pad_value=1.0).permute(1, 2, 0).numpy()
+    inches = max(1.0, 40.0 / images.shape[-1]) / 100  # at least ~40 screen pixels per image side
+    fig, ax = plt.subplots(figsize=(max(3.0, grid.shape[1] * inches), max(3.0, grid.shape[0] * inches) + 0.4))
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title)
+    return _save(fig, path, dpi=100)
+
+
+def plot_samples(samples: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None,
+                 labels: torch.Tensor | None = None, title: str = "samples") -> Path:
+    """Image grid for (N, C, H, W) samples, scatter plot beside the reference otherwise."""
+    if samples.dim() == 4:
+        return image_grid(samples, path, labels, title)
+    return scatter_samples(samples, path, reference, labels, title)

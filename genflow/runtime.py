@@ -46,6 +46,23 @@ def report_user_errors(fn):
     return wrapper
 
 
+LAUNCH_ARGV: list[str] | None = None  # the command line as typed, set by genflow.cli
+
+
+def restore_launch_argv() -> None:
+    """Hydra parsed its overrides from ``sys.argv`` without the subcommand; put the full command back
+    so that Lightning's DDP launcher starts the other ranks with ``genflow train ...`` too."""
+    if LAUNCH_ARGV:
+        sys.argv = list(LAUNCH_ARGV)
+
+
+def is_rank_zero() -> bool:
+    """True in the launching process (Lightning sets RANK / LOCAL_RANK in the processes it starts)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 

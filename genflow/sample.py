@@ -15,7 +15,7 @@ from genflow.checkpointing import load_module
 from genflow.errors import UserError
 from genflow.guidance import ClassifierFreeGuidance, ClassifierGuidance, check_label
 from genflow.modules.classifier import NoisyClassifierModule
-from genflow.plotting import scatter_samples
+from genflow.plotting import plot_samples
 from genflow.runtime import report_user_errors, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.sample")
@@ -79,7 +79,7 @@ def sample(cfg: DictConfig) -> dict:
     np.savez(out / "samples.npz", x=x.numpy(), labels=labels.numpy(), nfe=nfe)
     title = f"{type(sampler).__name__} ({nfe} NFE)" + (f", {cfg.guidance.name} x{cfg.guidance.scale}" if
                                                         cfg.guidance else "")
-    picture = scatter_samples(x, out / "samples.png", labels=labels if (labels >= 0).any() else None, title=title)
+    picture = plot_samples(x, out / "samples.png", labels=labels if (labels >= 0).any() else None, title=title)
     summary = {"num_samples": len(x), "nfe": nfe, "samples": str(out / "samples.npz"), "picture": str(picture)}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     log.info("wrote %s", json.dumps(summary))

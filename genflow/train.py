@@ -10,15 +10,15 @@ import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from genflow.callbacks import SamplePlotCallback
+from genflow.callbacks import SamplePlotCallback, log_picture
 from genflow.checkpointing import AtomicCheckpointIO, resolve_checkpoint
 from genflow.errors import UserError
 from genflow.metrics.sample_distance import sample_distances
-from genflow.plotting import scatter_samples
-from genflow.runtime import report_user_errors, run_dir, save_resolved_config
+from genflow.plotting import plot_samples
+from genflow.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.train")
 
@@ -54,22 +54,43 @@ def build_trainer(cfg: DictConfig, out, sampler, dm) -> L.Trainer:
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
                            save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps, save_top_k=-1
                            if cfg.keep_all_checkpoints else 1)
-    plots = SamplePlotCallback(sampler, out / "samples", dm.reference(cfg.num_samples) if len(dm.data_shape) == 1
-                               else None, every_n_steps=cfg.plot_every_n_steps, num_samples=min(cfg.num_samples, 500))
+    images = len(dm.data_shape) == 3
+    plots = SamplePlotCallback(sampler, out / "samples", None if images else dm.reference(cfg.num_samples),
+                               every_n_steps=cfg.plot_every_n_steps, num_samples=min(cfg.num_samples, 64 if images
+                                                                                     else 500))
     logger = instantiate(cfg.logger) if cfg.logger else False
-    return instantiate(cfg.trainer, logger=logger, callbacks=[ckpt, plots], plugins=[AtomicCheckpointIO()],
-                       default_root_dir=str(out))
+    callbacks = [ckpt, plots] + ([LearningRateMonitor(logging_interval="step")] if logger else [])
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
+                          default_root_dir=str(out))
+    if trainer.logger is not None:
+        trainer.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # the resolved config
+    return trainer
 
 
-def summarize(cfg: DictConfig, module, sampler, dm, out) -> dict:
+def sample_quality(x, reference, dm) -> dict:
+    """Sliced W2 / energy distance for vectors; the digits-classifier Frechet distance for digits."""
+    if x.dim() == 2:
+        return sample_distances(x, reference)
+    if getattr(dm, "name", None) != "digits":
+        return {}
+    from genflow.metrics.frechet import digits_features, frechet_distance
+
+    return {"fd_digits": frechet_distance(reference, x.clamp(0, 1), digits_features())}
+
+
+def summarize(cfg: DictConfig, module, sampler, dm, out, trainer=None) -> dict:
     """Final samples with the EMA weights: picture, sample distance to fresh data, metrics.json."""
     g = torch.Generator().manual_seed(cfg.seed)
     x, nfe = module.generate(sampler, cfg.num_samples, generator=g)
     reference = dm.reference(cfg.num_samples)
-    picture = scatter_samples(x, out / "samples.png", reference, title=f"samples ({nfe} NFE)")
-    metrics = {"step": module.global_step, "nfe": nfe, **sample_distances(x, reference)}
+    picture = plot_samples(x, out / "samples.png", reference, title=f"samples ({nfe} NFE)")
+    if trainer is not None:
+        log_picture(trainer.logger, picture, module.global_step, key="samples_final")
     prior = module.path.prior_sample(reference.shape, g) * module.data_scale + module.data_shift
-    metrics.update({f"prior_{k}": v for k, v in sample_distances(prior, reference).items()})
+    metrics = {"step": module.global_step, "nfe": nfe, **sample_quality(x, reference, dm)}
+    metrics.update({f"prior_{k}": v for k, v in sample_quality(prior, reference, dm).items()})
+    if "fd_digits" in metrics:  # the floor: two disjoint sets of real digits of the same size
+        metrics["data_fd_digits"] = sample_quality(dm.reference(2 * len(x))[len(x):], reference, dm)["fd_digits"]
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("samples: %s", picture)
     log.info("metrics: %s", json.dumps(metrics))
@@ -87,8 +108,10 @@ def summarize_classifier(cfg: DictConfig, module, dm, out) -> dict:
 @report_user_errors
 def train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    restore_launch_argv()
     out = run_dir()
-    save_resolved_config(cfg, out / "config.yaml")
+    if is_rank_zero():
+        save_resolved_config(cfg, out / "config.yaml")
     dm = build_data(cfg)
     dm.setup("fit")
     module = build_module(cfg, dm)
@@ -104,9 +127,20 @@ def train(cfg: DictConfig) -> dict:
     log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
     if not hasattr(module, "generate"):
         return summarize_classifier(cfg, module, dm, out)
-    return summarize(cfg, module, sampler, dm, out)
+    return summarize(cfg, module, sampler, dm, out, trainer)
+
+
+@report_user_errors
+def objective_value(cfg: DictConfig, metrics: dict) -> float | None:
+    """The metric a Hydra sweeper optimises (``optimize_metric``), or None."""
+    if cfg.optimize_metric is None or not metrics:
+        return None
+    if cfg.optimize_metric not in metrics:
+        raise UserError(f"optimize_metric={cfg.optimize_metric} is not in metrics.json; choose one of: "
+                        f"{', '.join(k for k, v in metrics.items() if isinstance(v, (int, float)))}")
+    return float(metrics[cfg.optimize_metric])
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float | None:
+    return objective_value(cfg, train(cfg))

@@ -27,7 +27,10 @@ def test_option_composes_and_instantiates(group, option, tmp_path):
                   ("schedule", "geometric"): ["path=ve"]}.get((group, option), [])
     GlobalHydra.instance().clear()
     with initialize_config_module("genflow.conf", version_base=None):
-        cfg = compose("train", overrides=overrides)
+        cfg = compose("train", overrides=overrides, return_hydra_config=group == "sweep")
+    if group == "sweep":  # a global preset: it sets the sweeper and the metric it minimises
+        assert "optuna" in cfg.hydra.sweeper._target_.lower() and cfg.optimize_metric
+        return
     assert cfg[group] is not None or option == "none"
     if group in ("path", "schedule", "sampler") or (group == "data" and option != "file"):
         obj = instantiate(cfg[group])

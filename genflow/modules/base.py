@@ -1,5 +1,11 @@
 """What every genflow Lightning module shares: data-unit normalisation stored in the checkpoint
-and the checkpoint's ``genflow`` entry (module class and the resolved run config)."""
+and the checkpoint's ``genflow`` entry (module class, the resolved run config, the RNG state).
+
+Lightning restores weights, optimizer, scheduler, step and the data position; the RNG state
+(noise levels, noise, dropout) is restored here when training restarts, so a resumed
+single-process run repeats the uninterrupted one. Under DDP every rank other than 0 draws from
+its own stream, seeded by (seed, step, rank).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +32,23 @@ class GenflowModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         cls = type(self)
-        checkpoint["genflow"] = {"module": f"{cls.__module__}.{cls.__qualname__}", "config": self.run_config}
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        checkpoint["genflow"] = {"module": f"{cls.__module__}.{cls.__qualname__}", "config": self.run_config,
+                                 "rng": rng}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.run_config = checkpoint.get("genflow", {}).get("config")
+        self._rng_to_restore = checkpoint.get("genflow", {}).get("rng")
+
+    def on_train_start(self) -> None:
+        rng = getattr(self, "_rng_to_restore", None)
+        if self.global_rank > 0:
+            seed = hash((torch.initial_seed(), self.global_step, self.global_rank)) % 2**63
+            torch.manual_seed(seed)
+        elif rng is not None:
+            torch.set_rng_state(rng["torch"])
+            if rng.get("cuda") is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self._rng_to_restore = None

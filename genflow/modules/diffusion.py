@@ -44,7 +44,9 @@ class DiffusionModule(GenflowModule):
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx):
+    def optimizer_step(self, *args, **kwargs):
+        """The optimizer step, then the EMA update (before any callback can checkpoint the step)."""
+        super().optimizer_step(*args, **kwargs)
         self.ema.update_parameters(self.denoiser)
 
     def configure_optimizers(self):

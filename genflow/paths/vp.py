@@ -71,6 +71,9 @@ class DiscreteVPPath(VPPath):
         self.schedule = _require_vp(schedule, "ddpm")
         self.num_steps = int(num_steps)
         self.betas = schedule.discrete_betas(self.num_steps)  # float64, shape (N,)
+        if not (self.betas < 1).all():
+            raise UserError(f"path.num_steps={self.num_steps} is too few for this schedule: beta_t reaches "
+                            f"{self.betas.max().item():.3g} >= 1; use more steps (DDPM: 1000)")
         self.alphabar = torch.cumprod(1 - self.betas, 0)
         self._log_ab = torch.cat([torch.zeros(1, dtype=torch.float64), self.alphabar.log()])  # t = 0..1
         self.discrete_times = torch.arange(1, self.num_steps + 1, dtype=torch.float32) / self.num_steps

@@ -1,0 +1,119 @@
+"""DDPM U-Net (Ho et al. 2020, appendix B): residual blocks with group norm and a time embedding,
+self-attention at chosen resolutions, dropout, and an optional label embedding.
+
+``UNet(data_shape=(3, 32, 32), ch=128, ch_mult=(1, 2, 2, 2), num_res_blocks=2,
+attn_resolutions=(16,), dropout=0.1)`` is the paper's CIFAR-10 network (35.7M parameters).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genflow.errors import UserError
+from genflow.nets.embeddings import LabelEmbedding, SinusoidalEmbedding
+
+
+def _norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(groups, channels), channels)
+
+
+class ResBlock(nn.Module):
+    """h = conv(SiLU(GN(x))) + W emb; out = skip(x) + conv(dropout(SiLU(GN(h))))."""
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, groups: int):
+        super().__init__()
+        self.in_layers = nn.Sequential(_norm(c_in, groups), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, padding=1))
+        self.emb = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, c_out))
+        self.out_layers = nn.Sequential(_norm(c_out, groups), nn.SiLU(), nn.Dropout(dropout),
+                                        nn.Conv2d(c_out, c_out, 3, padding=1))
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.in_layers(x) + self.emb(emb)[:, :, None, None]
+        return self.skip(x) + self.out_layers(h)
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over the H*W positions: x + proj(softmax(q k^T / sqrt(C)) v)."""
+
+    def __init__(self, channels: int, groups: int):
+        super().__init__()
+        self.norm = _norm(channels, groups)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(-1, -2).unbind(1)
+        out = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]
+        return x + self.proj(out.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class Stage(nn.Module):
+    """A residual block, optionally followed by attention."""
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, groups: int, attention: bool):
+        super().__init__()
+        self.res = ResBlock(c_in, c_out, emb_dim, dropout, groups)
+        self.attn = AttnBlock(c_out, groups) if attention else nn.Identity()
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        return self.attn(self.res(x, emb))
+
+
+class UNet(nn.Module):
+    def __init__(self, data_shape, ch: int = 128, ch_mult=(1, 2, 2, 2), num_res_blocks: int = 2,
+                 attn_resolutions=(16,), dropout: float = 0.1, num_groups: int = 32, num_classes: int = 0,
+                 time_scale: float = 1000.0):
+        super().__init__()
+        if len(data_shape) != 3:
+            raise UserError(f"net=unet needs image data (C, H, W); this data has shape {tuple(data_shape)} "
+                            "(use net=mlp for vectors)")
+        channels, resolution = data_shape[0], data_shape[1]
+        if resolution % 2 ** (len(ch_mult) - 1):
+            raise UserError(f"net.ch_mult={list(ch_mult)} halves the resolution {len(ch_mult) - 1} times, "
+                            f"which {resolution} does not allow")
+        emb_dim = 4 * ch
+        self.time = nn.Sequential(SinusoidalEmbedding(ch, time_scale), nn.Linear(ch, emb_dim), nn.SiLU(),
+                                  nn.Linear(emb_dim, emb_dim))
+        self.labels = LabelEmbedding(num_classes, emb_dim) if num_classes > 0 else None
+        self.stem = nn.Conv2d(channels, ch, 3, padding=1)
+        self.down, skips, c = nn.ModuleList(), [ch], ch
+        for level, mult in enumerate(ch_mult):
+            for _ in range(num_res_blocks):
+                self.down.append(Stage(c, ch * mult, emb_dim, dropout, num_groups, resolution in attn_resolutions))
+                c = ch * mult
+                skips.append(c)
+            if level < len(ch_mult) - 1:
+                self.down.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
+                skips.append(c)
+                resolution //= 2
+        self.mid = nn.ModuleList([Stage(c, c, emb_dim, dropout, num_groups, True),
+                                  Stage(c, c, emb_dim, dropout, num_groups, False)])
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(ch_mult))):
+            for _ in range(num_res_blocks + 1):
+                self.up.append(Stage(c + skips.pop(), ch * mult, emb_dim, dropout, num_groups,
+                                     resolution in attn_resolutions))
+                c = ch * mult
+            if level > 0:
+                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)))
+                resolution *= 2
+        self.head = nn.Sequential(_norm(c, num_groups), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
+
+    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        emb = self.time(t.expand(x.shape[0]) if t.numel() == 1 else t)
+        if self.labels is not None:
+            emb = emb + self.labels(y, x.shape[0], x.device)
+        h = self.stem(x)
+        hs = [h]
+        for layer in self.down:
+            h = layer(h, emb) if isinstance(layer, Stage) else layer(h)
+            hs.append(h)
+        for layer in self.mid:
+            h = layer(h, emb)
+        for layer in self.up:
+            h = layer(torch.cat([h, hs.pop()], 1), emb) if isinstance(layer, Stage) else layer(h)
+        return self.head(h)
