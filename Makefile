@@ -19,6 +19,7 @@ lint: install
 	$(BIN)/python -m compileall -q genflow tests benchmarks
 
 bench: install
+	$(BIN)/pip install -e ".[test,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

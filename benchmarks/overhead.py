@@ -1,11 +1,13 @@
 """Overhead vs the physical limit, measured side by side in one run.
 
-1. Samplers: wall time of each sampler on a 2D MLP and a batch of 10,000, divided by
-   NFE x (one bare forward of the same network on the same batch). 1.00 is the limit.
+1. Samplers: wall time of each sampler on a 2D MLP and a batch of 10,000, divided by the wall time
+   of NFE bare forwards of the same network on the same batch, chained (x <- x - c net(x, t)) as
+   a sampler chains them; the two are timed alternately, 3 times, medians. 1.00 is the limit.
 2. Training: genflow's Lightning training step (DiffusionModule, DDPM objective, AdamW, warm-up
    schedule, gradient clipping, EMA) vs bare PyTorch loops on the same net, batch size and data:
    "bare, same work" does the same objective, clipping and EMA by hand; "bare, minimal" only
-   forward / backward / AdamW.
+   forward / backward / AdamW step on L_simple. All three use the same optimizer (genflow's fused AdamW). Steady state: time per step after the first 50 steps;
+   whole run: including Trainer construction and set-up. The three are interleaved, 5 rounds, medians.
 
     .venv/bin/python benchmarks/overhead.py            # writes benchmarks/results/overhead.json
 """
@@ -14,18 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from genflow.train import build_module
+from common import build, machine
 
 OUT = Path(__file__).parent / "results"
 SAMPLERS = {  # name: sampler overrides (fixed-step samplers first)
@@ -38,105 +37,110 @@ SAMPLERS = {  # name: sampler overrides (fixed-step samplers first)
     "annealed_langevin (10 x 100)": ["sampler=annealed_langevin", "sampler.num_levels=10"],
     "pf_ode dopri5 (adaptive)": ["sampler=pf_ode"],
 }
+WARM = 50  # steps excluded from the steady-state time per step
 
 
-def compose_run(overrides):
-    GlobalHydra.instance().clear()
-    with initialize_config_module("genflow.conf", version_base=None):
-        return compose("train", overrides=["logger=none", *overrides])
-
-
-def build(overrides):
-    L.seed_everything(0, verbose=False)
-    cfg = compose_run(overrides)
-    dm = instantiate(cfg.data)
-    dm.setup()
-    return cfg, dm, build_module(cfg, dm)
-
-
-def timed(fn, repeats: int = 3) -> float:
-    """Median wall time of fn() over repeats (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def sampler_overhead(batch: int) -> list[dict]:
+def sampler_overhead(batch: int, repeats: int = 3) -> list[dict]:
+    """wall(sampler) / wall(NFE chained forwards x <- x - c net(x, t) of the same network on the same batch),
+    the two timed alternately (medians), so that drift in machine speed hits both alike."""
     rows = []
     for name, overrides in SAMPLERS.items():
         cfg, dm, module = build(overrides)
         module.eval()
         sampler = instantiate(cfg.sampler, progress=False)
         net = module.ema.module.net
-        x, t = torch.randn(batch, 2), torch.full((batch,), 0.5)
+        x0, t = torch.randn(batch, 2), torch.full((batch,), 0.5)
+        nfe = module.generate(sampler, batch, generator=torch.Generator().manual_seed(0))[1]  # warm-up, NFE
+
+        def bare():
+            x = x0
+            for _ in range(nfe):
+                x = x - 1e-3 * net(x, t)
+
+        walls, limits = [], []
         with torch.no_grad():
-            forward = timed(lambda: net(x, t), repeats=20)
-        result = {}
-
-        def run():
-            result["nfe"] = module.generate(sampler, batch, generator=torch.Generator().manual_seed(0))[1]
-
-        wall = timed(run, repeats=2)
-        rows.append({"sampler": name, "nfe": result["nfe"], "wall_s": wall, "forward_ms": 1e3 * forward,
-                     "ratio": wall / (result["nfe"] * forward)})
-        print(f"{name:<30} NFE {result['nfe']:>5}  {wall:7.2f} s  ratio {rows[-1]['ratio']:.3f}", flush=True)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                module.generate(sampler, batch, generator=torch.Generator().manual_seed(0))
+                walls.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                bare()
+                limits.append(time.perf_counter() - t0)
+        wall, limit = statistics.median(walls), statistics.median(limits)
+        rows.append({"sampler": name, "nfe": nfe, "wall_s": wall, "bare_forward_ms": 1e3 * limit / nfe,
+                     "ratio": wall / limit})
+        print(f"{name:<30} NFE {nfe:>5}  {wall:7.2f} s  {1e3 * limit / nfe:5.1f} ms/forward  "
+              f"ratio {wall / limit:.3f}", flush=True)
     return rows
 
 
-def training_overhead(steps: int) -> dict:
-    cfg, dm, module = build([])
-    trainer_kwargs = dict(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
-                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                          gradient_clip_val=cfg.trainer.gradient_clip_val)
+class _StepClock(L.Callback):
+    """Time from the start of step WARM to the end of training."""
+
+    def on_train_batch_start(self, trainer, *_):
+        if trainer.global_step == WARM:
+            self.t0 = time.perf_counter()
+
+    def on_train_end(self, trainer, *_):
+        self.seconds = time.perf_counter() - self.t0
+
+
+def training_overhead(steps: int, batch_size: int, rounds: int = 5) -> dict:
+    overrides = [f"data.batch_size={batch_size}"]
+    cfg, _, _ = build(overrides)
+    clip = cfg.trainer.gradient_clip_val
 
     def lightning_run():
-        _, dm2, m = build([])
-        L.Trainer(**trainer_kwargs).fit(m, datamodule=dm2)
+        _, dm, m = build(overrides)
+        clock = _StepClock()
+        L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
+                  enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                  gradient_clip_val=clip, callbacks=[clock]).fit(m, datamodule=dm)
+        return clock.seconds
 
     def bare_run(same_work: bool):
-        _, dm2, m = build([])
+        _, dm, m = build(overrides)
         denoiser, path = m.denoiser, m.path
-        opt = torch.optim.AdamW(denoiser.parameters(), lr=m.hparams.lr)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / m.hparams.warmup_steps))
-        batches = iter(dm2.train_dataloader())
-        for _ in range(steps):
-            try:
-                x, y = next(batches)
-            except StopIteration:
-                batches = iter(dm2.train_dataloader())
-                x, y = next(batches)
-            if same_work:
-                loss = m.objective(denoiser, m.normalize(x), None)
-            else:  # DDPM L_simple written out
-                t = path.sample_time(x.shape[0], 1e-3, x.device)
-                eps = torch.randn_like(x)
-                xt = path.alpha(t)[:, None] * x + path.sigma(t)[:, None] * eps
-                loss = (denoiser.net(xt, t) - eps).square().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if same_work:
-                torch.nn.utils.clip_grad_norm_(denoiser.parameters(), cfg.trainer.gradient_clip_val)
-            opt.step()
-            sched.step()
-            if same_work:
-                m.ema.update_parameters(denoiser)
+        optim = m.configure_optimizers()  # the same (fused) AdamW and warm-up schedule
+        opt, sched = optim["optimizer"], optim["lr_scheduler"]["scheduler"]
+        step = 0
+        while step < steps:
+            for x, _ in dm.train_dataloader():
+                if step == WARM:
+                    t0 = time.perf_counter()
+                if same_work:
+                    loss = m.objective(denoiser, m.normalize(x), None)
+                else:  # DDPM L_simple written out
+                    t = path.sample_time(x.shape[0], 1e-3, x.device)
+                    eps = torch.randn_like(x)
+                    xt = path.alpha(t)[:, None] * x + path.sigma(t)[:, None] * eps
+                    loss = (denoiser.net(xt, t) - eps).square().mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if same_work:
+                    torch.nn.utils.clip_grad_norm_(denoiser.parameters(), clip)
+                opt.step()
+                sched.step()
+                if same_work:
+                    m.ema.update_parameters(denoiser)
+                step += 1
+                if step == steps:
+                    break
+        return time.perf_counter() - t0
 
-    # interleave the three so that drift in machine speed hits them alike
-    times = {"lightning": [], "bare_same_work": [], "bare_minimal": []}
-    for _ in range(3):
+    steady, whole = {"lightning": [], "bare_same_work": [], "bare_minimal": []}, {}
+    for _ in range(rounds):  # interleaved so that drift in machine speed hits all three alike
         for key, fn in (("lightning", lightning_run), ("bare_same_work", lambda: bare_run(True)),
                         ("bare_minimal", lambda: bare_run(False))):
             t0 = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    result = {"steps": steps, **{f"{k}_s": v for k, v in med.items()},
-              "ratio_vs_same_work": med["lightning"] / med["bare_same_work"],
-              "ratio_vs_minimal": med["lightning"] / med["bare_minimal"]}
+            steady[key].append(fn())
+            whole.setdefault(key, []).append(time.perf_counter() - t0)
+    ms = {k: 1e3 * statistics.median(v) / (steps - WARM) for k, v in steady.items()}
+    run = {k: statistics.median(v) for k, v in whole.items()}
+    result = {"steps": steps, "batch_size": batch_size, "ms_per_step": ms, "whole_run_s": run,
+              "ratio_vs_same_work": ms["lightning"] / ms["bare_same_work"],
+              "ratio_vs_minimal": ms["lightning"] / ms["bare_minimal"],
+              "whole_run_ratio_vs_same_work": run["lightning"] / run["bare_same_work"]}
     print(json.dumps(result, indent=2))
     return result
 
@@ -144,14 +148,15 @@ def training_overhead(steps: int) -> dict:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=10_000)
-    ap.add_argument("--train-steps", type=int, default=500)
+    ap.add_argument("--train-steps", type=int, default=1000)
+    ap.add_argument("--train-batch-sizes", type=int, nargs="+", default=[256, 2048])
+    ap.add_argument("--skip-samplers", action="store_true")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    print(f"machine: {machine}")
-    samplers = sampler_overhead(args.batch)
-    training = training_overhead(args.train_steps)
-    (OUT / "overhead.json").write_text(json.dumps({"machine": machine, "samplers": samplers,
+    print(f"machine: {machine()}")
+    samplers = [] if args.skip_samplers else sampler_overhead(args.batch)
+    training = [training_overhead(args.train_steps, b) for b in args.train_batch_sizes]
+    (OUT / "overhead.json").write_text(json.dumps({"machine": machine(), "samplers": samplers,
                                                     "training": training}, indent=2))
 
 

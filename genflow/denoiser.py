@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from genflow.errors import check_choice
 from genflow.parameterization import KINDS
-from genflow.paths.base import GaussianPath, broadcast_like
+from genflow.paths.base import GaussianPath, broadcast_like, collapse_uniform
 
 
 class Denoiser(nn.Module):
@@ -23,5 +23,5 @@ class Denoiser(nn.Module):
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         out = self.net(x, t, y)
         if self.kind == "score":
-            out = out / broadcast_like(self.path.sigma(t), out)
+            out = out / broadcast_like(self.path.sigma(collapse_uniform(t)), out)
         return out

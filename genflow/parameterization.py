@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from genflow.paths.base import GaussianPath, broadcast_like
+from genflow.paths.base import GaussianPath, broadcast_like, collapse_uniform
 
 KINDS = ("eps", "score", "x0", "velocity")
 
@@ -24,7 +24,12 @@ def _coeffs(path: GaussianPath, t: Tensor, x: Tensor):
 
 def to_x0_eps(pred: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath) -> tuple[Tensor, Tensor]:
     """Recover (x0, eps) from a prediction of ``kind`` at (x, t)."""
-    a, s, da, ds = _coeffs(path, t, x)
+    t = collapse_uniform(t)
+    if kind == "velocity":
+        a, s, da, ds = _coeffs(path, t, x)
+        det = a * ds - s * da
+        return (ds * x - s * pred) / det, (a * pred - da * x) / det
+    a, s = broadcast_like(path.alpha(t), x), broadcast_like(path.sigma(t), x)
     if kind == "eps":
         return (x - s * pred) / a.clamp_min(1e-8), pred
     if kind == "score":
@@ -32,23 +37,20 @@ def to_x0_eps(pred: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath)
         return (x - s * eps) / a.clamp_min(1e-8), eps
     if kind == "x0":
         return pred, (x - a * pred) / s.clamp_min(1e-12)
-    if kind == "velocity":
-        det = a * ds - s * da
-        return (ds * x - s * pred) / det, (a * pred - da * x) / det
     raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
 
 
 def from_x0_eps(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath) -> Tensor:
-    """Express the pair (x0, eps) as a prediction of ``kind``."""
-    a, s, da, ds = _coeffs(path, t, x)
+    """Express the pair (x0, eps) as a prediction of ``kind`` (computing only the coefficients it needs)."""
+    t = collapse_uniform(t)
     if kind == "eps":
         return eps
     if kind == "score":
-        return -eps / s.clamp_min(1e-12)
+        return -eps / broadcast_like(path.sigma(t), x).clamp_min(1e-12)
     if kind == "x0":
         return x0
     if kind == "velocity":
-        return da * x0 + ds * eps
+        return broadcast_like(path.d_alpha(t), x) * x0 + broadcast_like(path.d_sigma(t), x) * eps
     raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
 
 
@@ -56,12 +58,12 @@ def convert(pred: Tensor, src: str, dst: str, x: Tensor, t: Tensor, path: Gaussi
     """Convert a prediction from parameterization ``src`` to ``dst`` at (x, t)."""
     if src == dst:
         return pred
-    a, s, da, ds = _coeffs(path, t, x)
+    t = collapse_uniform(t)
     # Direct forms that avoid dividing by alpha (which vanishes at t = 1 on flow paths).
     if src == "eps" and dst == "score":
-        return -pred / s.clamp_min(1e-12)
+        return -pred / broadcast_like(path.sigma(t), x).clamp_min(1e-12)
     if src == "score" and dst == "eps":
-        return -s * pred
+        return -broadcast_like(path.sigma(t), x) * pred
     return from_x0_eps(*to_x0_eps(pred, src, x, t, path), dst, x, t, path)
 
 

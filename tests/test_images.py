@@ -180,3 +180,25 @@ def test_digits_ddpm_learns_digits_and_eval_reports_fd_and_bpd(tmp_path):
     bpd = json.loads((find_run(tmp_path, "*_eval_bpd") / "metrics.json").read_text())
     assert bpd["bits_per_dim"] == pytest.approx(bpd["nll_nats"] / (64 * math.log(2)) + 8)
     assert 0 < bpd["bits_per_dim"] < 8 + bpd["prior_nll_nats"] / (64 * math.log(2))
+
+
+def test_fid_reads_inception_weights_from_a_local_file(tmp_path, monkeypatch):
+    """A randomly initialised Inception-v3 saved in torch-fidelity's weights format stands in for the
+    real file: the loading and feature path of metric=fid run, nothing is downloaded."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf
+
+    from genflow.metrics.frechet import inception_fid
+
+    with monkeypatch.context() as m:  # build the architecture without fetching the weights
+        m.setattr(tf, "load_state_dict_from_url", lambda *a, **k: None)
+        m.setattr(tf.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None)
+        net = tf.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    weights = tmp_path / "weights-inception-2015-12-05-6726825d.pth"
+    torch.save(net.state_dict(), weights)
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    same = frechet_distance(x, x, inception_fid(str(weights)))
+    other = frechet_distance(x, 1 - x, inception_fid(str(weights)))
+    assert abs(same) < 1e-3 and other > same
+    (tmp_path / "junk.pth").write_bytes(b"not weights")
+    with pytest.raises(UserError, match="could not be loaded as Inception weights"):
+        inception_fid(str(tmp_path / "junk.pth"))

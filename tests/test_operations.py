@@ -180,3 +180,9 @@ def test_joblib_launcher_and_optuna_sweep(tmp_path):
     run_cli("train", "-m", "sweep=tune_lr", "hydra.sweeper.n_trials=2", *tiny, cwd=tmp_path / "optuna")
     best = list((tmp_path / "optuna" / "outputs" / "multirun").glob("*/*/optimization_results.yaml"))
     assert best and "best_value" in best[0].read_text()
+
+
+def test_slurm_launcher_config_composes(tmp_path):
+    proc = run_cli("train", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra",
+                   cwd=tmp_path)
+    assert "SlurmLauncher" in proc.stdout and "partition: gpu" in proc.stdout and "gpus_per_node: 1" in proc.stdout

@@ -29,11 +29,11 @@ class NoisyClassifierModule(GenflowModule):
         t = self.path.sample_time(x0.shape[0], self.hparams.t_eps, x0.device)
         xt, _ = self.path.sample_marginal(x0, t)
         loss = F.cross_entropy(self(xt, t), y)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
+        self.log_train_loss(loss)
         return loss
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return self.adamw(self.parameters(), self.hparams.lr, self.hparams.weight_decay)
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, y: torch.Tensor, t: float) -> float:

@@ -41,7 +41,7 @@ class DiffusionModule(GenflowModule):
         loss = self.objective(self.denoiser, self.normalize(x), y if self.conditional else None, *noise)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}")
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
+        self.log_train_loss(loss)
         return loss
 
     def optimizer_step(self, *args, **kwargs):
@@ -51,7 +51,7 @@ class DiffusionModule(GenflowModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt = torch.optim.AdamW(self.denoiser.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        opt = self.adamw(self.denoiser.parameters(), hp.lr, hp.weight_decay)
         warm = max(int(hp.warmup_steps), 0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from genflow.errors import check_choice
+from genflow.paths.base import collapse_uniform
 from genflow.samplers.base import Sampler, strided_discrete_grid
 
 VARIANCES = ("beta", "posterior")
@@ -42,8 +43,9 @@ class AncestralSampler(Sampler):
             s = times[i + 1].to(x).expand(x.shape[0])
             last = i + 2 == len(times)
             eps = model(x, t, "eps")
-            s_s = torch.zeros_like(s).view(shape) if last else path.sigma(s).view(shape)
-            coeffs = (path.alpha(t).view(shape), path.alpha(s).view(shape), path.sigma(t).view(shape), s_s)
+            tc, sc = collapse_uniform(t), collapse_uniform(s)  # coefficients on one element, broadcast
+            s_s = torch.zeros_like(sc).view(shape) if last else path.sigma(sc).view(shape)
+            coeffs = (path.alpha(tc).view(shape), path.alpha(sc).view(shape), path.sigma(tc).view(shape), s_s)
             x = self.update(x, eps, *coeffs, last, generator)
         return x
 

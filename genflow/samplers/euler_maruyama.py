@@ -5,16 +5,16 @@ x0 = (x + sigma^2 s) / alpha at t_eps."""
 
 from __future__ import annotations
 
-from genflow.paths.base import broadcast_like
+from genflow.paths.base import broadcast_like, collapse_uniform
 from genflow.samplers.base import Sampler, tweedie
 
 
 def reverse_sde_step(model, x, t, dt: float, last: bool, generator):
     """One Euler–Maruyama step of the reverse SDE from t to t - dt (the mean on the last step)."""
-    path = model.path
-    x = x - (path.drift(x, t) - broadcast_like(path.g2(t), x) * model(x, t, "score")) * dt
+    path, tc = model.path, collapse_uniform(t)
+    x = x - (path.drift(x, tc) - broadcast_like(path.g2(tc), x) * model(x, t, "score")) * dt
     if not last:
-        x = x + broadcast_like(path.diffusion(t), x) * dt**0.5 * Sampler.noise_like(x, generator)
+        x = x + broadcast_like(path.diffusion(tc), x) * dt**0.5 * Sampler.noise_like(x, generator)
     return x
 
 

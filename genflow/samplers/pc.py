@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from genflow.paths.base import broadcast_like
+from genflow.paths.base import broadcast_like, collapse_uniform
 from genflow.samplers.base import Sampler, tweedie
 from genflow.samplers.euler_maruyama import reverse_sde_step
 
@@ -19,9 +19,9 @@ class PredictorCorrectorSampler(Sampler):
         self.snr, self.corrector_steps, self.denoise = float(snr), int(corrector_steps), bool(denoise)
 
     def correct(self, model, x, t, dt, generator):
-        path = model.path
+        path, tc = model.path, collapse_uniform(t)
         # alpha_i = 1 - beta_i with beta_i = g^2 dt for VP-type paths (f < 0); 1 for VE
-        alpha_i = (1 - path.g2(t) * dt).clamp_min(1e-3) if bool((path.f(t) < 0).all()) else torch.ones_like(t)
+        alpha_i = (1 - path.g2(tc) * dt).clamp_min(1e-3) if bool((path.f(tc) < 0).all()) else torch.ones_like(tc)
         for _ in range(self.corrector_steps):
             score = model(x, t, "score")
             z = self.noise_like(x, generator)

@@ -1,0 +1,218 @@
+"""Quality per NFE at equal budget, genflow vs its peers, side by side in one run.
+
+    pip install -e ".[bench]"     # torchcfm, flow_matching, diffusers
+    .venv/bin/python benchmarks/peers.py --data eight_gaussians --steps 4000
+
+Every method trains the same network (genflow's MLP, 3 x 256, SiLU) on the same normalised data
+stream, batch size and number of steps, with the same optimisation (AdamW lr 2e-3, 100 warm-up
+steps, gradient clipping at 1, EMA 0.995 with warm-up); only the method's library differs:
+
+- genflow flow matching (PF-ODE, Euler or midpoint), OT-CFM (Euler) and DDPM (ancestral on an
+  evenly strided subset of its 1000 steps), trained by Lightning as `genflow train` does;
+- torchcfm ``ConditionalFlowMatcher`` / ``ExactOptimalTransportConditionalFlowMatcher`` (sigma = 0),
+  sampled with torchdyn's ``NeuralODE`` (Euler), as in torchcfm's examples;
+- facebookresearch ``flow_matching``: ``AffineProbPath(CondOTScheduler())``, ``ODESolver`` (Euler);
+- diffusers ``DDPMScheduler`` (linear betas 1e-4..0.02, 1000 steps, no clipping): ``add_noise`` for
+  training, its ``step`` loop for sampling, with the default "leading" and the "trailing" spacing.
+
+Metric: sliced W2 and energy distance of 10k samples to 10k fresh data points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from common import build, machine, train_genflow  # noqa: E402
+from genflow.metrics.sample_distance import sample_distances  # noqa: E402
+from genflow.modules.ema import make_ema  # noqa: E402
+from genflow.samplers.ancestral import AncestralSampler  # noqa: E402
+from genflow.samplers.pf_ode import ProbabilityFlowSampler  # noqa: E402
+
+OUT = Path(__file__).parent / "results"
+NFES = (2, 5, 10, 20, 50, 100, 1000)
+
+
+def train_bare(loss_fn, steps: int, seed: int = 0):
+    """Train genflow's default MLP with a peer's loss, with genflow's optimisation settings; returns (EMA net, dm, s)."""
+    cfg, dm, module = build(["model=flow_matching", f"data={ARGS.data}"], seed)
+    net = module.denoiser.net
+    ema = make_ema(net, cfg.model.ema_decay)
+    optim = module.configure_optimizers()  # genflow's AdamW and warm-up schedule
+    opt, sched = optim["optimizer"], optim["lr_scheduler"]["scheduler"]
+    step, t0 = 0, time.perf_counter()
+    while step < steps:
+        for x, _ in dm.train_dataloader():
+            loss = loss_fn(net, module.normalize(x))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.trainer.gradient_clip_val)
+            opt.step()
+            sched.step()
+            ema.update_parameters(net)
+            step += 1
+            if step == steps:
+                break
+    return ema.module.eval(), module, dm, time.perf_counter() - t0
+
+
+# --- torchcfm -------------------------------------------------------------------------------------
+def torchcfm_method(ot: bool):
+    from torchcfm.conditional_flow_matching import (ConditionalFlowMatcher,
+                                                    ExactOptimalTransportConditionalFlowMatcher)
+
+    fm = ExactOptimalTransportConditionalFlowMatcher(sigma=0.0) if ot else ConditionalFlowMatcher(sigma=0.0)
+
+    def loss(net, x1):
+        t, xt, ut = fm.sample_location_and_conditional_flow(torch.randn_like(x1), x1)
+        return (net(xt, t) - ut).square().mean()
+
+    def sample(net, n, nfe, gen):
+        from torchdyn.core import NeuralODE
+
+        class Field(nn.Module):
+            def forward(self, t, x, *args, **kwargs):
+                return net(x, t.expand(x.shape[0]))
+
+        x0 = torch.randn(n, 2, generator=gen)
+        return NeuralODE(Field(), solver="euler").trajectory(x0, t_span=torch.linspace(0, 1, nfe + 1))[-1]
+
+    return loss, sample
+
+
+# --- facebookresearch flow_matching ---------------------------------------------------------------
+def flow_matching_method():
+    from flow_matching.path import AffineProbPath
+    from flow_matching.path.scheduler import CondOTScheduler
+    from flow_matching.solver import ODESolver
+    from flow_matching.utils import ModelWrapper
+
+    path = AffineProbPath(scheduler=CondOTScheduler())
+
+    def loss(net, x1):
+        s = path.sample(x_0=torch.randn_like(x1), x_1=x1, t=torch.rand(x1.shape[0]))
+        return (net(s.x_t, s.t) - s.dx_t).square().mean()
+
+    def sample(net, n, nfe, gen):
+        class Field(ModelWrapper):
+            def forward(self, x, t, **extras):
+                return self.model(x, t.expand(x.shape[0]))
+
+        x0 = torch.randn(n, 2, generator=gen)
+        grid = torch.linspace(0, 1, nfe + 1)  # step_size=1/nfe can add a zero-length step to torchdiffeq's grid
+        return ODESolver(velocity_model=Field(net)).sample(x_init=x0, step_size=None, method="euler", time_grid=grid)
+
+    return loss, sample
+
+
+# --- diffusers ------------------------------------------------------------------------------------
+def diffusers_method():
+    from diffusers import DDPMScheduler
+
+    def scheduler(spacing: str = "leading"):
+        return DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False,
+                             timestep_spacing=spacing)
+
+    train_sched = scheduler()
+
+    def loss(net, x):
+        t = torch.randint(0, 1000, (x.shape[0],))
+        eps = torch.randn_like(x)
+        return (net(train_sched.add_noise(x, eps, t), t / 1000) - eps).square().mean()
+
+    def sample(net, n, nfe, gen, spacing="leading"):
+        sched = scheduler(spacing)
+        sched.set_timesteps(nfe)
+        x = torch.randn(n, 2, generator=gen)
+        for t in sched.timesteps:
+            x = sched.step(net(x, torch.full((n,), int(t) / 1000)), t, x, generator=gen).prev_sample
+        return x
+
+    return loss, sample
+
+
+def genflow_variants():
+    """(model config, {label: sampler for a nominal NFE})."""
+    euler = lambda n: ProbabilityFlowSampler("euler", n, progress=False)  # noqa: E731
+    midpoint = lambda n: ProbabilityFlowSampler("midpoint", max(n // 2, 1), progress=False)  # noqa: E731
+    return (("flow_matching", {"genflow FM (Euler)": euler, "genflow FM (midpoint)": midpoint}),
+            ("ot_cfm", {"genflow OT-CFM (Euler)": euler}),
+            ("ddpm", {"genflow DDPM (ancestral)": lambda n: AncestralSampler(num_steps=n, progress=False)}))
+
+
+def peer_variants():
+    """(label of the trained peer, (loss, sample), {label: sampler options})."""
+    return (("torchcfm CFM", torchcfm_method(False), {"torchcfm CFM (Euler)": {}}),
+            ("torchcfm OT-CFM", torchcfm_method(True), {"torchcfm OT-CFM (Euler)": {}}),
+            ("flow_matching FM", flow_matching_method(), {"flow_matching FM (Euler)": {}}),
+            ("diffusers DDPM", diffusers_method(), {"diffusers DDPM (leading)": {"spacing": "leading"},
+                                                    "diffusers DDPM (trailing)": {"spacing": "trailing"}}))
+
+
+def main():
+    OUT.mkdir(exist_ok=True)
+    print(f"machine: {machine()}", flush=True)
+    results, train_seconds, ref = {}, {}, None
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+
+    def score(name, draw):
+        """draw(nominal NFE) -> (samples, NFE spent)."""
+        rows = results.setdefault(name, {})
+        for nfe in NFES:
+            with torch.no_grad():
+                x, spent = draw(nfe)
+            rows[nfe] = {"nfe": spent, **sample_distances(x, ref)}
+            print(f"{name:<28} NFE {spent:5d}  SW {rows[nfe]['sliced_wasserstein']:.4f}  "
+                  f"ED {rows[nfe]['energy_distance']:.5f}", flush=True)
+
+    for model, variants in genflow_variants():
+        module, dm, train_seconds[model] = train_genflow([f"model={model}", f"data={ARGS.data}"], ARGS.steps)
+        module.eval()
+        ref = dm.reference(ARGS.n, seed=7) if ref is None else ref
+        for label, make in variants.items():
+            score(label, lambda nfe: module.generate(make(nfe), ARGS.n, generator=gen()))
+
+    for name, (loss, sample), variants in peer_variants():
+        net, module, _, train_seconds[name] = train_bare(loss, ARGS.steps)
+        calls = []
+        net.register_forward_pre_hook(lambda *_: calls.append(1))
+
+        def draw(nfe):
+            calls.clear()
+            x = module.denormalize(sample(net, ARGS.n, nfe, gen(), **options))
+            return x, len(calls)
+
+        for label, options in variants.items():
+            score(label, draw)
+
+    summary = {"machine": machine(), "data": ARGS.data, "train_steps": ARGS.steps, "n": ARGS.n,
+               "train_seconds": train_seconds, "results": results}
+    (OUT / f"peers_{ARGS.data}.json").write_text(json.dumps(summary, indent=2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, rows in results.items():
+        style = "o-" if label.startswith("genflow") else "s--"
+        for ax, key in zip(axes, ("sliced_wasserstein", "energy_distance")):
+            ax.plot([rows[n]["nfe"] for n in NFES], [rows[n][key] for n in NFES], style, label=label, ms=4)
+    for ax, key in zip(axes, ("sliced W2 to data", "energy distance to data")):
+        ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlabel("NFE"), ax.set_ylabel(key)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout(), fig.savefig(OUT / f"peers_quality_vs_nfe_{ARGS.data}.png", dpi=110)
+    print(json.dumps(train_seconds, indent=2))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="eight_gaussians")
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--n", type=int, default=10_000)
+    ARGS = ap.parse_args()
+    main()

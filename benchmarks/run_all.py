@@ -1,0 +1,21 @@
+"""Run every benchmark one after the other (each alone on the machine, as timings need):
+
+    make bench        # installs the peers (pip install -e ".[bench]") and runs this; about an hour on 2 CPU cores
+
+Results land in benchmarks/results/*.json (and PNG plots); benchmarks/README.md explains them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SCRIPTS = (["overhead.py"], ["peers.py", "--data", "eight_gaussians", "--steps", "4000"],
+           ["likelihood_accuracy.py"], ["unet_throughput.py"])
+
+if __name__ == "__main__":
+    for script in SCRIPTS:
+        print(f"== {' '.join(script)}", flush=True)
+        subprocess.run([sys.executable, str(HERE / script[0]), *script[1:]], check=True, cwd=HERE)
