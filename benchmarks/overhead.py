@@ -40,11 +40,13 @@ SAMPLERS = {  # name: sampler overrides (fixed-step samplers first)
 WARM = 50  # steps excluded from the steady-state time per step
 
 
-def sampler_overhead(batch: int, repeats: int = 3) -> list[dict]:
+def sampler_overhead(batch: int, only=None, repeats: int = 3) -> list[dict]:
     """wall(sampler) / wall(NFE chained forwards x <- x - c net(x, t) of the same network on the same batch),
     the two timed alternately (medians), so that drift in machine speed hits both alike."""
     rows = []
     for name, overrides in SAMPLERS.items():
+        if only and not any(word in name for word in only):
+            continue
         cfg, dm, module = build(overrides)
         module.eval()
         sampler = instantiate(cfg.sampler, progress=False)
@@ -151,13 +153,16 @@ def main():
     ap.add_argument("--train-steps", type=int, default=1000)
     ap.add_argument("--train-batch-sizes", type=int, nargs="+", default=[256, 2048])
     ap.add_argument("--skip-samplers", action="store_true")
+    ap.add_argument("--samplers", nargs="*", help="only the samplers whose name contains one of these words")
+    ap.add_argument("--skip-training", action="store_true")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     print(f"machine: {machine()}")
-    samplers = [] if args.skip_samplers else sampler_overhead(args.batch)
-    training = [training_overhead(args.train_steps, b) for b in args.train_batch_sizes]
-    (OUT / "overhead.json").write_text(json.dumps({"machine": machine(), "samplers": samplers,
-                                                    "training": training}, indent=2))
+    samplers = [] if args.skip_samplers else sampler_overhead(args.batch, args.samplers)
+    training = [] if args.skip_training else [training_overhead(args.train_steps, b) for b in args.train_batch_sizes]
+    partial = args.samplers or args.skip_training or args.skip_samplers
+    out = OUT / ("overhead_partial.json" if partial else "overhead.json")
+    out.write_text(json.dumps({"machine": machine(), "samplers": samplers, "training": training}, indent=2))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,8 @@ def train(cfg: DictConfig) -> dict:
         module.denoiser.load_state_dict(dm.teacher.ema.module.state_dict(), strict=False)
         module.ema.module.load_state_dict(dm.teacher.ema.module.state_dict(), strict=False)
     sampler = instantiate(cfg.sampler)
+    if hasattr(module, "check_sampler"):
+        module.check_sampler(sampler)  # before training, not after it
     trainer = build_trainer(cfg, out, sampler, dm)
     resume = str(resolve_checkpoint(cfg.resume, "resume")) if cfg.resume else None
     trainer.fit(module, datamodule=dm, ckpt_path=resume)

@@ -80,6 +80,7 @@ def test_help_and_cfg(tmp_path):
     (["frobnicate"], "valid commands: train, sample, eval"),
     (["train", "model=ncsn", "schedule=linear"], "needs schedule=geometric"),
     (["train", "path.num_steps=4"], "path.num_steps=4 is too few for this schedule"),
+    (["train", "model=ffjord", "sampler=annealed_langevin"], "does not apply to a continuous normalizing flow"),
 ])
 def test_bad_input_is_one_line_without_traceback(tmp_path, args, needle):
     proc = run_cli(*args, cwd=tmp_path, check=False)
