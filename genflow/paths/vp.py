@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from genflow.errors import UserError
-from genflow.paths.base import GaussianPath
+from genflow.paths.base import GaussianPath, collapse_uniform
 
 
 def _require_vp(schedule, name: str):
@@ -81,9 +81,7 @@ class DiscreteVPPath(VPPath):
     @staticmethod
     def _once(fn, t: Tensor) -> Tensor:
         """Samplers pass one time broadcast over the batch (stride 0): compute it once."""
-        if t.dim() == 1 and t.numel() > 1 and t.stride(0) == 0:
-            return fn(t[:1]).expand(t.shape)
-        return fn(t)
+        return fn(collapse_uniform(t)).expand(t.shape)
 
     def _locate(self, t: Tensor):
         n = self.num_steps
