@@ -40,5 +40,31 @@ def train_genflow(overrides, steps: int, seed: int = 0):
     return module, dm, time.perf_counter() - t0
 
 
+def bare_loop(module, dm, loss_fn, steps: int, trained, clip: float | None = None, ema=None, warm: int = 0) -> float:
+    """A plain PyTorch loop with genflow's optimizer and warm-up schedule: loss_fn(x) -> loss, backward,
+    optional clipping of ``trained``'s gradients, AdamW step, optional EMA update of ``trained``.
+    Returns the seconds from the start of step ``warm`` to the end."""
+    optim = module.configure_optimizers()
+    opt, sched = optim["optimizer"], optim["lr_scheduler"]["scheduler"]
+    step = 0
+    while step < steps:
+        for x, _ in dm.train_dataloader():
+            if step == warm:
+                t0 = time.perf_counter()
+            loss = loss_fn(x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(trained.parameters(), clip)
+            opt.step()
+            sched.step()
+            if ema is not None:
+                ema.update_parameters(trained)
+            step += 1
+            if step == steps:
+                break
+    return time.perf_counter() - t0
+
+
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"

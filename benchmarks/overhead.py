@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
-from common import build, machine
+from common import bare_loop, build, machine
 
 OUT = Path(__file__).parent / "results"
 SAMPLERS = {  # name: sampler overrides (fixed-step samplers first)
@@ -103,32 +103,17 @@ def training_overhead(steps: int, batch_size: int, rounds: int = 5) -> dict:
     def bare_run(same_work: bool):
         _, dm, m = build(overrides)
         denoiser, path = m.denoiser, m.path
-        optim = m.configure_optimizers()  # the same (fused) AdamW and warm-up schedule
-        opt, sched = optim["optimizer"], optim["lr_scheduler"]["scheduler"]
-        step = 0
-        while step < steps:
-            for x, _ in dm.train_dataloader():
-                if step == WARM:
-                    t0 = time.perf_counter()
-                if same_work:
-                    loss = m.objective(denoiser, m.normalize(x), None)
-                else:  # DDPM L_simple written out
-                    t = path.sample_time(x.shape[0], 1e-3, x.device)
-                    eps = torch.randn_like(x)
-                    xt = path.alpha(t)[:, None] * x + path.sigma(t)[:, None] * eps
-                    loss = (denoiser.net(xt, t) - eps).square().mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if same_work:
-                    torch.nn.utils.clip_grad_norm_(denoiser.parameters(), clip)
-                opt.step()
-                sched.step()
-                if same_work:
-                    m.ema.update_parameters(denoiser)
-                step += 1
-                if step == steps:
-                    break
-        return time.perf_counter() - t0
+
+        def l_simple(x):  # DDPM L_simple written out
+            t = path.sample_time(x.shape[0], 1e-3, x.device)
+            eps = torch.randn_like(x)
+            xt = path.alpha(t)[:, None] * x + path.sigma(t)[:, None] * eps
+            return (denoiser.net(xt, t) - eps).square().mean()
+
+        if same_work:
+            return bare_loop(m, dm, lambda x: m.objective(denoiser, m.normalize(x), None), steps, denoiser,
+                             clip=clip, ema=m.ema, warm=WARM)
+        return bare_loop(m, dm, l_simple, steps, denoiser, warm=WARM)
 
     steady, whole = {"lightning": [], "bare_same_work": [], "bare_minimal": []}, {}
     for _ in range(rounds):  # interleaved so that drift in machine speed hits all three alike

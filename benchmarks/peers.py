@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import matplotlib
@@ -32,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from common import build, machine, train_genflow  # noqa: E402
+from common import bare_loop, build, machine, train_genflow  # noqa: E402
 from genflow.metrics.sample_distance import sample_distances  # noqa: E402
 from genflow.modules.ema import make_ema  # noqa: E402
 from genflow.samplers.ancestral import AncestralSampler  # noqa: E402
@@ -47,22 +46,9 @@ def train_bare(loss_fn, steps: int, seed: int = 0):
     cfg, dm, module = build(["model=flow_matching", f"data={ARGS.data}"], seed)
     net = module.denoiser.net
     ema = make_ema(net, cfg.model.ema_decay)
-    optim = module.configure_optimizers()  # genflow's AdamW and warm-up schedule
-    opt, sched = optim["optimizer"], optim["lr_scheduler"]["scheduler"]
-    step, t0 = 0, time.perf_counter()
-    while step < steps:
-        for x, _ in dm.train_dataloader():
-            loss = loss_fn(net, module.normalize(x))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.trainer.gradient_clip_val)
-            opt.step()
-            sched.step()
-            ema.update_parameters(net)
-            step += 1
-            if step == steps:
-                break
-    return ema.module.eval(), module, dm, time.perf_counter() - t0
+    seconds = bare_loop(module, dm, lambda x: loss_fn(net, module.normalize(x)), steps, net,
+                        clip=cfg.trainer.gradient_clip_val, ema=ema)
+    return ema.module.eval(), module, dm, seconds
 
 
 # --- torchcfm -------------------------------------------------------------------------------------
