@@ -11,7 +11,10 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
+from genflow.allocator import tune_malloc
 from genflow.train import build_module
+
+tune_malloc()  # as the genflow CLI does
 
 
 def compose_train(overrides):

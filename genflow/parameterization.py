@@ -19,52 +19,56 @@ KINDS = ("eps", "score", "x0", "velocity")
 
 
 def _coeffs(path: GaussianPath, t: Tensor, x: Tensor):
-    return tuple(broadcast_like(c, x) for c in (path.alpha(t), path.sigma(t), path.d_alpha(t), path.d_sigma(t)))
+    """(alpha, sigma, alpha', sigma') at t, shaped to broadcast against x; one time for the whole
+    batch (stride 0) is computed on one element."""
+    return tuple(broadcast_like(c, x) for c in path.coefficients(collapse_uniform(t)))
 
 
-def to_x0_eps(pred: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath) -> tuple[Tensor, Tensor]:
+def to_x0_eps(pred: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath,
+              coeffs=None) -> tuple[Tensor, Tensor]:
     """Recover (x0, eps) from a prediction of ``kind`` at (x, t)."""
-    t = collapse_uniform(t)
+    if kind not in KINDS:
+        raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
+    a, s, da, ds = coeffs or _coeffs(path, t, x)
     if kind == "velocity":
-        a, s, da, ds = _coeffs(path, t, x)
         det = a * ds - s * da
         return (ds * x - s * pred) / det, (a * pred - da * x) / det
-    a, s = broadcast_like(path.alpha(t), x), broadcast_like(path.sigma(t), x)
     if kind == "eps":
         return (x - s * pred) / a.clamp_min(1e-8), pred
     if kind == "score":
         eps = -s * pred
         return (x - s * eps) / a.clamp_min(1e-8), eps
-    if kind == "x0":
-        return pred, (x - a * pred) / s.clamp_min(1e-12)
-    raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
+    return pred, (x - a * pred) / s.clamp_min(1e-12)
 
 
-def from_x0_eps(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath) -> Tensor:
-    """Express the pair (x0, eps) as a prediction of ``kind`` (computing only the coefficients it needs)."""
-    t = collapse_uniform(t)
+def from_x0_eps(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath,
+                coeffs=None) -> Tensor:
+    """Express the pair (x0, eps) as a prediction of ``kind`` (no path coefficients for eps and x0)."""
     if kind == "eps":
         return eps
-    if kind == "score":
-        return -eps / broadcast_like(path.sigma(t), x).clamp_min(1e-12)
     if kind == "x0":
         return x0
-    if kind == "velocity":
-        return broadcast_like(path.d_alpha(t), x) * x0 + broadcast_like(path.d_sigma(t), x) * eps
-    raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
+    if kind not in KINDS:
+        raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
+    _, s, da, ds = coeffs or _coeffs(path, t, x)
+    if kind == "score":
+        return -eps / s.clamp_min(1e-12)
+    return da * x0 + ds * eps
 
 
 def convert(pred: Tensor, src: str, dst: str, x: Tensor, t: Tensor, path: GaussianPath) -> Tensor:
-    """Convert a prediction from parameterization ``src`` to ``dst`` at (x, t)."""
+    """Convert a prediction from parameterization ``src`` to ``dst`` at (x, t); the path's
+    coefficients are computed once."""
     if src == dst:
         return pred
-    t = collapse_uniform(t)
+    coeffs = _coeffs(path, t, x)
+    s = coeffs[1]
     # Direct forms that avoid dividing by alpha (which vanishes at t = 1 on flow paths).
     if src == "eps" and dst == "score":
-        return -pred / broadcast_like(path.sigma(t), x).clamp_min(1e-12)
+        return -pred / s.clamp_min(1e-12)
     if src == "score" and dst == "eps":
-        return -broadcast_like(path.sigma(t), x) * pred
-    return from_x0_eps(*to_x0_eps(pred, src, x, t, path), dst, x, t, path)
+        return -s * pred
+    return from_x0_eps(*to_x0_eps(pred, src, x, t, path, coeffs), dst, x, t, path, coeffs)
 
 
 def regression_target(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath) -> Tensor:

@@ -65,6 +65,12 @@ def test_derivatives_match_finite_differences(name):
     for fn, dfn in ((path.alpha, path.d_alpha), (path.sigma, path.d_sigma)):
         fd = (fn(t + h) - fn(t - h)) / (2 * h)
         assert torch.allclose(dfn(t), fd, rtol=1e-4, atol=1e-6), (name, fn.__name__)
+    # the fused (alpha, sigma, alpha', sigma') of samplers and conversions: same values, same derivatives
+    a, s, da, ds = path.coefficients(t)
+    for fused, single in ((a, path.alpha(t)), (s, path.sigma(t)), (da, path.d_alpha(t)), (ds, path.d_sigma(t))):
+        assert torch.allclose(fused, single, rtol=1e-12, atol=0), name
+    fd = [(x - y) / (2 * h) for x, y in zip(path.coefficients(t + h)[:2], path.coefficients(t - h)[:2])]
+    assert torch.allclose(da, fd[0], rtol=1e-4, atol=1e-6) and torch.allclose(ds, fd[1], rtol=1e-4, atol=1e-6), name
 
 
 @pytest.mark.parametrize("name", sorted(PATHS))

@@ -49,6 +49,10 @@ class GaussianPath:
     def d_sigma(self, t: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def coefficients(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(alpha, sigma, alpha', sigma') at t; paths whose four share work override this."""
+        return self.alpha(t), self.sigma(t), self.d_alpha(t), self.d_sigma(t)
+
     def f(self, t: Tensor) -> Tensor:
         """Drift coefficient of the forward SDE dx = f(t) x dt + g(t) dw: f = alpha'/alpha."""
         return self.d_alpha(t) / self.alpha(t).clamp_min(1e-12)

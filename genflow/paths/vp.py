@@ -39,25 +39,41 @@ class VPPath(GaussianPath):
         return self.schedule.d_log_alpha(t)
 
     def sigma(self, t: Tensor) -> Tensor:
-        return (1 - self.alpha(t) ** 2).clamp_min(1e-20).sqrt()
+        return self._sigma_of(self.alpha(t))
 
     def d_sigma(self, t: Tensor) -> Tensor:
-        return -self.alpha(t) * self.d_alpha(t) / self.sigma(t)
+        return self.coefficients(t)[3]
 
     def g2(self, t: Tensor) -> Tensor:
         """beta(t) = -2 d log alpha / dt."""
         return -2 * self.schedule.d_log_alpha(t)
+
+    def coefficients(self, t: Tensor):
+        """alpha and f = alpha'/alpha computed once: alpha' = alpha f, sigma' = -alpha alpha' / sigma."""
+        a, f = self.alpha(t), self.f(t)
+        s, da = self._sigma_of(a), a * f
+        return a, s, da, self._d_sigma_of(a, s, da)
+
+    @staticmethod
+    def _sigma_of(a: Tensor) -> Tensor:
+        return (1 - a**2).clamp_min(1e-20).sqrt()
+
+    @staticmethod
+    def _d_sigma_of(a: Tensor, s: Tensor, da: Tensor) -> Tensor:
+        return -a * da / s
 
 
 class SubVPPath(VPPath):
     def __init__(self, schedule):
         self.schedule = _require_vp(schedule, "subvp")
 
-    def sigma(self, t: Tensor) -> Tensor:
-        return (1 - self.alpha(t) ** 2).clamp_min(1e-20)
+    @staticmethod
+    def _sigma_of(a: Tensor) -> Tensor:
+        return (1 - a**2).clamp_min(1e-20)
 
-    def d_sigma(self, t: Tensor) -> Tensor:
-        return -2 * self.alpha(t) * self.d_alpha(t)
+    @staticmethod
+    def _d_sigma_of(a: Tensor, s: Tensor, da: Tensor) -> Tensor:
+        return -2 * a * da
 
     def g2(self, t: Tensor) -> Tensor:
         """beta(t) (1 - alpha^4) = beta(t) (1 - exp(-2 int beta))."""
