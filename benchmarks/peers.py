@@ -7,8 +7,9 @@ Every method trains the same network (genflow's MLP, 3 x 256, SiLU) on the same 
 stream, batch size and number of steps, with the same optimisation (AdamW lr 2e-3, 100 warm-up
 steps, gradient clipping at 1, EMA 0.995 with warm-up); only the method's library differs:
 
-- genflow flow matching (PF-ODE, Euler or midpoint), OT-CFM (Euler) and DDPM (ancestral on an
-  evenly strided subset of its 1000 steps), trained by Lightning as `genflow train` does;
+- genflow flow matching (PF-ODE, Euler or midpoint), OT-CFM (Euler) and DDPM (ancestral on a
+  strided subset of its 1000 steps: linspace or trailing spacing, variance beta_t or the posterior
+  beta~_t), trained by Lightning as `genflow train` does;
 - torchcfm ``ConditionalFlowMatcher`` / ``ExactOptimalTransportConditionalFlowMatcher`` (sigma = 0),
   sampled with torchdyn's ``NeuralODE`` (Euler), as in torchcfm's examples;
 - facebookresearch ``flow_matching``: ``AffineProbPath(CondOTScheduler())``, ``ODESolver`` (Euler);
@@ -126,13 +127,20 @@ def diffusers_method():
     return loss, sample
 
 
+def ancestral(variance: str, spacing: str):
+    return lambda n: AncestralSampler(num_steps=n, variance=variance, spacing=spacing, progress=False)
+
+
 def genflow_variants():
     """(model config, {label: sampler for a nominal NFE})."""
     euler = lambda n: ProbabilityFlowSampler("euler", n, progress=False)  # noqa: E731
     midpoint = lambda n: ProbabilityFlowSampler("midpoint", max(n // 2, 1), progress=False)  # noqa: E731
     return (("flow_matching", {"genflow FM (Euler)": euler, "genflow FM (midpoint)": midpoint}),
             ("ot_cfm", {"genflow OT-CFM (Euler)": euler}),
-            ("ddpm", {"genflow DDPM (ancestral)": lambda n: AncestralSampler(num_steps=n, progress=False)}))
+            ("ddpm", {"genflow DDPM (ancestral)": ancestral("beta", "linspace"),
+                      "genflow DDPM (ancestral, posterior)": ancestral("posterior", "linspace"),
+                      "genflow DDPM (ancestral, trailing)": ancestral("beta", "trailing"),
+                      "genflow DDPM (ancestral, posterior, trailing)": ancestral("posterior", "trailing")}))
 
 
 def peer_variants():
@@ -144,45 +152,73 @@ def peer_variants():
                                                     "diffusers DDPM (trailing)": {"spacing": "trailing"}}))
 
 
+def _mean_sd(rows: list[dict]) -> dict:
+    out = {"nfe": rows[0]["nfe"]}
+    for key in ("sliced_wasserstein", "energy_distance"):
+        values = torch.tensor([r[key] for r in rows], dtype=torch.float64)
+        out[key] = values.mean().item()
+        out[key + "_sd"] = values.std().item() if len(rows) > 1 else 0.0
+    return out
+
+
+def _print_table(results: dict):
+    """Mean (sd over seeds) per method and nominal NFE, markdown."""
+    for key in ("sliced_wasserstein", "energy_distance"):
+        print(f"\n{key}\n| method | " + " | ".join(str(n) for n in NFES) + " |")
+        print("| --- |" + " ---: |" * len(NFES))
+        for label, rows in results.items():
+            print(f"| {label} | " + " | ".join(f"{rows[n][key]:.4f} ({rows[n][key + '_sd']:.4f})" for n in NFES) + " |")
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     print(f"machine: {machine()}", flush=True)
-    results, train_seconds, ref = {}, {}, None
-    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    per_seed, train_seconds = {}, {}
+    ref = build([f"data={ARGS.data}"])[1].reference(ARGS.n, seed=7)
+    wanted = lambda name: not ARGS.only or any(w.lower() in name.lower().replace("-", "_") for w in ARGS.only)  # noqa: E731
 
-    def score(name, draw):
-        """draw(nominal NFE) -> (samples, NFE spent)."""
-        rows = results.setdefault(name, {})
+    def score(name, draw, seed):
+        """draw(nominal NFE, generator) -> (samples, NFE spent)."""
         for nfe in NFES:
             with torch.no_grad():
-                x, spent = draw(nfe)
-            rows[nfe] = {"nfe": spent, **sample_distances(x, ref)}
-            print(f"{name:<28} NFE {spent:5d}  SW {rows[nfe]['sliced_wasserstein']:.4f}  "
-                  f"ED {rows[nfe]['energy_distance']:.5f}", flush=True)
+                x, spent = draw(nfe, torch.Generator().manual_seed(seed))
+            row = {"nfe": spent, **sample_distances(x, ref)}
+            per_seed.setdefault(name, {}).setdefault(nfe, []).append(row)
+            print(f"{name:<44} seed {seed} NFE {spent:5d}  SW {row['sliced_wasserstein']:.4f}  "
+                  f"ED {row['energy_distance']:.5f}", flush=True)
 
-    for model, variants in genflow_variants():
-        module, dm, train_seconds[model] = train_genflow([f"model={model}", f"data={ARGS.data}"], ARGS.steps)
-        module.eval()
-        ref = dm.reference(ARGS.n, seed=7) if ref is None else ref
-        for label, make in variants.items():
-            score(label, lambda nfe: module.generate(make(nfe), ARGS.n, generator=gen()))
+    for seed in ARGS.seeds:
+        for model, variants in genflow_variants():
+            if not wanted(f"genflow {model}"):
+                continue
+            module, _, seconds = train_genflow([f"model={model}", f"data={ARGS.data}"], ARGS.steps, seed)
+            train_seconds.setdefault(model, []).append(seconds)
+            module.eval()
+            for label, make in variants.items():
+                score(label, lambda nfe, g: module.generate(make(nfe), ARGS.n, generator=g), seed)
 
-    for name, (loss, sample), variants in peer_variants():
-        net, module, _, train_seconds[name] = train_bare(loss, ARGS.steps)
-        calls = []
-        net.register_forward_pre_hook(lambda *_: calls.append(1))
+        for name, (loss, sample), variants in peer_variants():
+            if not wanted(name):
+                continue
+            net, module, _, seconds = train_bare(loss, ARGS.steps, seed)
+            train_seconds.setdefault(name, []).append(seconds)
+            calls = []
+            net.register_forward_pre_hook(lambda *_: calls.append(1))
 
-        def draw(nfe):
-            calls.clear()
-            x = module.denormalize(sample(net, ARGS.n, nfe, gen(), **options))
-            return x, len(calls)
+            def draw(nfe, g):
+                calls.clear()
+                x = module.denormalize(sample(net, ARGS.n, nfe, g, **options))
+                return x, len(calls)
 
-        for label, options in variants.items():
-            score(label, draw)
+            for label, options in variants.items():
+                score(label, draw, seed)
 
+    results = {label: {nfe: _mean_sd(rows) for nfe, rows in by_nfe.items()} for label, by_nfe in per_seed.items()}
     summary = {"machine": machine(), "data": ARGS.data, "train_steps": ARGS.steps, "n": ARGS.n,
-               "train_seconds": train_seconds, "results": results}
-    (OUT / f"peers_{ARGS.data}.json").write_text(json.dumps(summary, indent=2))
+               "seeds": ARGS.seeds, "train_seconds": train_seconds, "results": results}
+    suffix = "" if not ARGS.only else "_" + "_".join(w.replace(" ", "") for w in ARGS.only)
+    (OUT / f"peers_{ARGS.data}{suffix}.json").write_text(json.dumps(summary, indent=2))
+    _print_table(results)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for label, rows in results.items():
         style = "o-" if label.startswith("genflow") else "s--"
@@ -191,7 +227,7 @@ def main():
     for ax, key in zip(axes, ("sliced W2 to data", "energy distance to data")):
         ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlabel("NFE"), ax.set_ylabel(key)
     axes[1].legend(fontsize=7)
-    fig.tight_layout(), fig.savefig(OUT / f"peers_quality_vs_nfe_{ARGS.data}.png", dpi=110)
+    fig.tight_layout(), fig.savefig(OUT / f"peers_quality_vs_nfe_{ARGS.data}{suffix}.png", dpi=110)
     print(json.dumps(train_seconds, indent=2))
 
 
@@ -200,5 +236,8 @@ if __name__ == "__main__":
     ap.add_argument("--data", default="eight_gaussians")
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training (and sampling) seeds; mean and sd")
+    ap.add_argument("--only", nargs="*", help="only methods whose name contains one of these words "
+                                              "(genflow flow_matching|ot_cfm|ddpm, torchcfm, flow_matching, diffusers)")
     ARGS = ap.parse_args()
     main()

@@ -7,6 +7,7 @@ from genflow.model_function import ModelFunction
 from genflow.oracles import GaussianMixture, GaussianMixtureScore
 from genflow.paths import CosineSchedule, DiscreteVPPath, LinearSchedule
 from genflow.samplers.ancestral import AncestralSampler
+from genflow.samplers.base import SPACINGS, strided_discrete_grid
 
 MEAN = torch.tensor([1.0, -0.5], dtype=torch.float64)
 COV = torch.tensor([[0.30, 0.10], [0.10, 0.20]], dtype=torch.float64)
@@ -30,15 +31,6 @@ def test_exact_eps_reproduces_gaussian(variance, schedule):
     assert res.nfe == 1000
     mean_err, cov_err = moments_error(res.x)
     # sampling error of 20k draws: ~0.004 on the mean, ~0.003 on the covariance
-    assert mean_err < 0.02 and cov_err < 0.02, (mean_err, cov_err)
-
-
-def test_strided_steps_still_sample_the_gaussian():
-    path = DiscreteVPPath(LinearSchedule(), 1000)
-    res = AncestralSampler(num_steps=250, progress=False).sample(
-        gaussian(path), (20_000, 2), torch.Generator().manual_seed(1))
-    assert res.nfe == 250
-    mean_err, cov_err = moments_error(res.x)
     assert mean_err < 0.02 and cov_err < 0.02, (mean_err, cov_err)
 
 
@@ -90,3 +82,23 @@ def test_update_is_ddpm_algorithm_2():
     ab_prev = path.alphabar[-2].float()
     x0 = (x_prev - (1 - ab_prev).sqrt() * eps_value) / ab_prev.sqrt()  # last step lands on x0_hat
     assert torch.allclose(out, x0, atol=1e-4)
+
+
+def test_spacings_pick_the_published_timesteps():
+    """Lin et al. 2024 / diffusers (N = 1000, 10 steps; their 0-based timesteps are our indices into alphabar)."""
+    times = DiscreteVPPath(LinearSchedule(), 1000).discrete_times
+    index = {s: (strided_discrete_grid(times, 10, s) * 1000).round().long() - 1 for s in SPACINGS}
+    assert index["linspace"].tolist() == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
+    assert index["leading"].tolist() == [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]
+    assert index["trailing"].tolist() == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+    assert strided_discrete_grid(times, 2, "trailing").tolist() == pytest.approx([1.0, 0.5])
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_every_spacing_samples_the_gaussian(spacing):
+    path = DiscreteVPPath(LinearSchedule(), 1000)
+    res = AncestralSampler(num_steps=250, spacing=spacing, progress=False).sample(
+        gaussian(path), (20_000, 2), torch.Generator().manual_seed(2))
+    assert res.nfe == 250
+    mean_err, cov_err = moments_error(res.x)
+    assert mean_err < 0.02 and cov_err < 0.02, (spacing, mean_err, cov_err)

@@ -14,7 +14,7 @@ import torch
 
 from genflow.errors import check_choice
 from genflow.paths.base import collapse_uniform
-from genflow.samplers.base import Sampler, strided_discrete_grid
+from genflow.samplers.base import SPACINGS, Sampler, strided_discrete_grid
 
 VARIANCES = ("beta", "posterior")
 
@@ -23,14 +23,15 @@ class AncestralSampler(Sampler):
     needs = ("eps",)
 
     def __init__(self, num_steps: int | None = None, variance: str = "beta", t_eps: float = 1e-3,
-                 progress: bool = True):
+                 progress: bool = True, spacing: str = "linspace"):
         super().__init__(num_steps, t_eps, progress)
         check_choice("sampler.variance", variance, VARIANCES)
-        self.variance = variance
+        check_choice("sampler.spacing", spacing, SPACINGS)
+        self.variance, self.spacing = variance, spacing
 
     def grid(self, path) -> torch.Tensor:
         if path.is_discrete:
-            times = strided_discrete_grid(path.discrete_times, self.num_steps)
+            times = strided_discrete_grid(path.discrete_times, self.num_steps, self.spacing)
         else:
             times = self.continuous_grid(self.num_steps or 1000)[:-1]
         return torch.cat([times, torch.zeros(1)])

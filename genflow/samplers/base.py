@@ -54,14 +54,26 @@ class Sampler:
         return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
 
 
-def strided_discrete_grid(times: Tensor, num_steps: int | None) -> Tensor:
-    """A descending subsequence of a discrete grid t_1 < ... < t_N with ``num_steps`` points,
-    always keeping t_N (evenly spaced indices, as in DDIM / improved DDPM respacing)."""
+SPACINGS = ("linspace", "trailing", "leading")
+
+
+def strided_discrete_grid(times: Tensor, num_steps: int | None, spacing: str = "linspace") -> Tensor:
+    """A descending subsequence of a discrete grid t_1 < ... < t_N with ``num_steps`` points
+    (indices i = 0..N-1; the names of Lin et al. 2024, Table 2):
+    linspace  round(linspace(N-1, 0, k)): keeps t_N and t_1 (DDIM / improved DDPM respacing);
+    trailing  round(N - j N/k) - 1, j = 0..k-1: starts at t_N, equal strides, stops short of t_1;
+    leading   j (N // k), j = k-1..0: starts below t_N, ends at t_1 (diffusers' default)."""
     n = len(times)
     if num_steps is None or num_steps >= n:
         return times.flip(0)
-    idx = torch.linspace(n - 1, 0, num_steps).round().long().unique_consecutive()
-    return times[idx]
+    k = num_steps
+    if spacing == "linspace":
+        idx = torch.linspace(n - 1, 0, k).round().long()
+    elif spacing == "trailing":
+        idx = (n - torch.arange(k, dtype=torch.float64) * n / k).round().long() - 1
+    else:
+        idx = (torch.arange(k) * (n // k)).flip(0)
+    return times[idx.unique_consecutive()]
 
 
 def tweedie(model: ModelFunction, x: Tensor, t: Tensor) -> Tensor:

@@ -10,8 +10,9 @@ from genflow.samplers.ancestral import AncestralSampler
 class DDIMSampler(AncestralSampler):
     needs = ("x0", "eps")
 
-    def __init__(self, num_steps: int | None = 50, eta: float = 0.0, t_eps: float = 1e-3, progress: bool = True):
-        super().__init__(num_steps, "posterior", t_eps, progress)
+    def __init__(self, num_steps: int | None = 50, eta: float = 0.0, t_eps: float = 1e-3, progress: bool = True,
+                 spacing: str = "linspace"):
+        super().__init__(num_steps, "posterior", t_eps, progress, spacing)
         self.eta = float(eta)
 
     def update(self, x, eps, a_t, a_s, s_t, s_s, last, generator):
