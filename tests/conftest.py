@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from genflow.allocator import tune_malloc
+
 os.environ.setdefault("WANDB_MODE", "disabled")
+tune_malloc()  # as the genflow command does
 REPO = Path(__file__).resolve().parents[1]
 
 
