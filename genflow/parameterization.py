@@ -24,11 +24,15 @@ def _coeffs(path: GaussianPath, t: Tensor, x: Tensor):
     return tuple(broadcast_like(c, x) for c in path.coefficients(collapse_uniform(t)))
 
 
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
+
+
 def to_x0_eps(pred: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath,
               coeffs=None) -> tuple[Tensor, Tensor]:
     """Recover (x0, eps) from a prediction of ``kind`` at (x, t)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
+    _check_kind(kind)
     a, s, da, ds = coeffs or _coeffs(path, t, x)
     if kind == "velocity":
         det = a * ds - s * da
@@ -48,8 +52,7 @@ def from_x0_eps(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t: Tensor, path: 
         return eps
     if kind == "x0":
         return x0
-    if kind not in KINDS:
-        raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
+    _check_kind(kind)
     _, s, da, ds = coeffs or _coeffs(path, t, x)
     if kind == "score":
         return -eps / s.clamp_min(1e-12)
@@ -58,16 +61,14 @@ def from_x0_eps(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t: Tensor, path: 
 
 def convert(pred: Tensor, src: str, dst: str, x: Tensor, t: Tensor, path: GaussianPath) -> Tensor:
     """Convert a prediction from parameterization ``src`` to ``dst`` at (x, t); the path's
-    coefficients are computed once."""
+    coefficients are computed once (only sigma between eps and score)."""
     if src == dst:
         return pred
-    coeffs = _coeffs(path, t, x)
-    s = coeffs[1]
     # Direct forms that avoid dividing by alpha (which vanishes at t = 1 on flow paths).
-    if src == "eps" and dst == "score":
-        return -pred / s.clamp_min(1e-12)
-    if src == "score" and dst == "eps":
-        return -s * pred
+    if {src, dst} == {"eps", "score"}:
+        s = broadcast_like(path.sigma(collapse_uniform(t)), x)
+        return -pred / s.clamp_min(1e-12) if dst == "score" else -s * pred
+    coeffs = _coeffs(path, t, x)
     return from_x0_eps(*to_x0_eps(pred, src, x, t, path, coeffs), dst, x, t, path, coeffs)
 
 
