@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as e:
             return _error(" ".join(str(e).split()))
     from genflow import runtime
-    from genflow.allocator import tune_malloc
+    from genflow.host_tuning import tune_host
 
-    tune_malloc()  # reuse freed activation memory instead of page-faulting it in on every forward
+    tune_host()  # malloc keeps freed activations; no failing NVML probe per optimizer step
     runtime.LAUNCH_ARGV = list(sys.argv)  # what Lightning's DDP launcher must re-run for the other ranks
     sys.argv = [f"genflow {command}", *rest]
     importlib.import_module(module_name).main()

@@ -17,6 +17,7 @@ from genflow.callbacks import SamplePlotCallback, log_picture
 from genflow.checkpointing import AtomicCheckpointIO, resolve_checkpoint
 from genflow.errors import UserError
 from genflow.metrics.sample_distance import sample_distances
+from genflow.modules.base import OPTIMIZATION_KEYS
 from genflow.plotting import plot_samples
 from genflow.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
 
@@ -46,11 +47,13 @@ def build_module(cfg: DictConfig, dm):
         num_classes=dm.num_classes if (cfg.conditional or is_classifier) else 0, _recursive_=False, _convert_="all",
     )
     module.set_normalization(*dm.normalization())
+    module.configure_optimization(**{k: cfg.trainer[k] for k in OPTIMIZATION_KEYS if k in cfg.trainer})
     module.run_config = container(cfg)
     return module
 
 
 def build_trainer(cfg: DictConfig, out, sampler, dm) -> L.Trainer:
+    """The configured Trainer; clipping and accumulation are the module's (build_module), not the Trainer's."""
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
                            save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps, save_top_k=-1
                            if cfg.keep_all_checkpoints else 1)
@@ -60,7 +63,8 @@ def build_trainer(cfg: DictConfig, out, sampler, dm) -> L.Trainer:
                                                                                      else 500))
     logger = instantiate(cfg.logger) if cfg.logger else False
     callbacks = [ckpt, plots] + ([LearningRateMonitor(logging_interval="step")] if logger else [])
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
+    settings = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in OPTIMIZATION_KEYS}
+    trainer = instantiate(settings, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
                           default_root_dir=str(out))
     if trainer.logger is not None:
         trainer.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # the resolved config

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from genflow.allocator import tune_malloc
+from genflow.host_tuning import tune_host
 
 os.environ.setdefault("WANDB_MODE", "disabled")
-tune_malloc()  # as the genflow command does
+tune_host()  # as the genflow command does
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -23,14 +23,12 @@ class NoisyClassifierModule(GenflowModule):
         """Logits of p(y | x_t) at time t (x_t in model units)."""
         return self.net(x, t)
 
-    def training_step(self, batch, batch_idx):
+    def loss(self, batch) -> torch.Tensor:
         x, y, *_ = batch
         x0 = self.normalize(x)
         t = self.path.sample_time(x0.shape[0], self.hparams.t_eps, x0.device)
         xt, _ = self.path.sample_marginal(x0, t)
-        loss = F.cross_entropy(self(xt, t), y)
-        self.log_train_loss(loss)
-        return loss
+        return F.cross_entropy(self(xt, t), y)
 
     def configure_optimizers(self):
         return self.adamw(self.parameters(), self.hparams.lr, self.hparams.weight_decay)

@@ -36,17 +36,11 @@ class DiffusionModule(GenflowModule):
         return self.hparams.num_classes > 0
 
     # --- training -----------------------------------------------------------------------
-    def training_step(self, batch, batch_idx):
+    def loss(self, batch) -> Tensor:
         x, y, *noise = batch
-        loss = self.objective(self.denoiser, self.normalize(x), y if self.conditional else None, *noise)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}")
-        self.log_train_loss(loss)
-        return loss
+        return self.objective(self.denoiser, self.normalize(x), y if self.conditional else None, *noise)
 
-    def optimizer_step(self, *args, **kwargs):
-        """The optimizer step, then the EMA update (before any callback can checkpoint the step)."""
-        super().optimizer_step(*args, **kwargs)
+    def after_optimizer_step(self) -> None:
         self.ema.update_parameters(self.denoiser)
 
     def configure_optimizers(self):

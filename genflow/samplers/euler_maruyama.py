@@ -12,9 +12,10 @@ from genflow.samplers.base import Sampler, tweedie
 def reverse_sde_step(model, x, t, dt: float, last: bool, generator):
     """One Euler–Maruyama step of the reverse SDE from t to t - dt (the mean on the last step)."""
     path, tc = model.path, collapse_uniform(t)
-    x = x - (path.drift(x, tc) - broadcast_like(path.g2(tc), x) * model(x, t, "score")) * dt
+    g2 = broadcast_like(path.g2(tc), x)
+    x = x - (path.drift(x, tc) - g2 * model(x, t, "score")) * dt
     if not last:
-        x = x + broadcast_like(path.diffusion(tc), x) * dt**0.5 * Sampler.noise_like(x, generator)
+        x = x + (g2 * dt).sqrt() * Sampler.noise_like(x, generator)
     return x
 
 
