@@ -11,10 +11,10 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from genflow.allocator import tune_malloc
+from genflow.host_tuning import tune_host
 from genflow.train import build_module
 
-tune_malloc()  # as the genflow CLI does
+tune_host()  # as the genflow CLI does
 
 
 def compose_train(overrides):
@@ -38,35 +38,45 @@ def train_genflow(overrides, steps: int, seed: int = 0):
     cfg, dm, module = build(overrides, seed)
     t0 = time.perf_counter()
     L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-              enable_model_summary=False, limit_val_batches=0,
-              gradient_clip_val=cfg.trainer.gradient_clip_val).fit(module, datamodule=dm)
+              enable_model_summary=False, limit_val_batches=0).fit(module, datamodule=dm)  # clipping: the module's
     return module, dm, time.perf_counter() - t0
 
 
+class BareTrainer:
+    """A plain PyTorch training loop with genflow's optimizer and warm-up schedule; ``step()``: loss_fn(x)
+    on the next batch, backward, optional clipping of ``trained``'s gradients, AdamW step, scheduler
+    step, optional EMA update of ``trained``."""
+
+    def __init__(self, module, dm, loss_fn, trained, clip: float | None = None, ema=None):
+        optim = module.configure_optimizers()
+        self.opt, self.sched = optim["optimizer"], optim["lr_scheduler"]["scheduler"]
+        self.loss_fn, self.trained, self.clip, self.ema = loss_fn, trained, clip, ema
+        self.batches = (x for _ in iter(int, 1) for x, _ in dm.train_dataloader())  # epochs without end
+
+    def step(self) -> None:
+        loss = self.loss_fn(next(self.batches))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.trained.parameters(), self.clip)
+        self.opt.step()
+        self.sched.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.trained)
+
+    def run(self, steps: int, warm: int = 0) -> float:
+        """``steps`` steps; the seconds from the start of step ``warm`` to the end."""
+        for _ in range(warm):
+            self.step()
+        t0 = time.perf_counter()
+        for _ in range(steps - warm):
+            self.step()
+        return time.perf_counter() - t0
+
+
 def bare_loop(module, dm, loss_fn, steps: int, trained, clip: float | None = None, ema=None, warm: int = 0) -> float:
-    """A plain PyTorch loop with genflow's optimizer and warm-up schedule: loss_fn(x) -> loss, backward,
-    optional clipping of ``trained``'s gradients, AdamW step, optional EMA update of ``trained``.
-    Returns the seconds from the start of step ``warm`` to the end."""
-    optim = module.configure_optimizers()
-    opt, sched = optim["optimizer"], optim["lr_scheduler"]["scheduler"]
-    step = 0
-    while step < steps:
-        for x, _ in dm.train_dataloader():
-            if step == warm:
-                t0 = time.perf_counter()
-            loss = loss_fn(x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(trained.parameters(), clip)
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(trained)
-            step += 1
-            if step == steps:
-                break
-    return time.perf_counter() - t0
+    """Train ``steps`` steps with a BareTrainer; the seconds from the start of step ``warm`` to the end."""
+    return BareTrainer(module, dm, loss_fn, trained, clip, ema).run(steps, warm)
 
 
 def machine() -> str:

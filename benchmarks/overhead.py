@@ -8,10 +8,12 @@
 2. Training: genflow's Lightning training step (DiffusionModule, DDPM objective, AdamW, warm-up
    schedule, gradient clipping, EMA) vs bare PyTorch loops on the same net, batch size and data:
    "bare, same work" does the same objective, clipping and EMA by hand; "bare, minimal" only
-   forward / backward / AdamW step on L_simple. All three use the same optimizer (genflow's fused AdamW). Steady state: time per step after the first 50 steps;
-   whole run: including Trainer construction and set-up. The three are interleaved, 5 rounds, medians.
+   forward / backward / AdamW step on L_simple; all three use genflow's fused AdamW. Per step: the
+   three run interleaved step by step in one Lightning run (after each Lightning step, one step of
+   each bare loop; steps after the first 50), so drift in machine speed hits all alike. Whole run:
+   Trainer construction and set-up included, separate runs alternated 3 times, medians.
 
-    .venv/bin/python benchmarks/overhead.py            # writes benchmarks/results/overhead.json
+    .venv/bin/python benchmarks/overhead.py   # writes benchmarks/results/overhead_{samplers,training}.json
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
-from common import bare_loop, build, machine
+from common import BareTrainer, build, machine
 
 OUT = Path(__file__).parent / "results"
 SAMPLERS = {  # name: sampler overrides (fixed-step samplers first)
@@ -102,59 +104,80 @@ def sampler_overhead(batch: int, only=None, repeats: int = 5) -> list[dict]:
     return rows
 
 
-class _StepClock(L.Callback):
-    """Time from the start of step WARM to the end of training."""
+class _Interleaved(L.Callback):
+    """After each Lightning step, one step of each bare loop, each timed on its own. Lightning's step is
+    the time from the end of this callback to the next call: its whole cycle (data, hooks, training step,
+    optimizer, EMA, scheduler, logging, progress), with the bare steps outside it. Steps after WARM count."""
 
-    def on_train_batch_start(self, trainer, *_):
-        if trainer.global_step == WARM:
-            self.t0 = time.perf_counter()
+    def __init__(self, bares: dict):
+        self.bares = bares
+        self.seconds = dict.fromkeys(("lightning", *bares), 0.0)
+        self.resumed = None
 
-    def on_train_end(self, trainer, *_):
-        self.seconds = time.perf_counter() - self.t0
+    def on_train_batch_end(self, trainer, *_):
+        counted = trainer.global_step > WARM
+        if counted:
+            self.seconds["lightning"] += time.perf_counter() - self.resumed
+        for name, bare in self.bares.items():
+            t0 = time.perf_counter()
+            bare.step()
+            if counted:
+                self.seconds[name] += time.perf_counter() - t0
+        self.resumed = time.perf_counter()
 
 
-def training_overhead(steps: int, batch_size: int, rounds: int = 5) -> dict:
+def _trainer(steps: int, callbacks=()) -> L.Trainer:
+    """As benchmarks/common.train_genflow; clipping is the module's (set from trainer.gradient_clip_val)."""
+    return L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                     callbacks=list(callbacks))
+
+
+def _bare_trainer(overrides, same_work: bool) -> BareTrainer:
+    """Same work: genflow's objective, clipping and EMA by hand. Minimal: forward / backward / AdamW on
+    DDPM's L_simple written out."""
+    cfg, dm, m = build(overrides)
+    denoiser, path = m.denoiser, m.path
+    if same_work:
+        loss = lambda x: m.objective(denoiser, m.normalize(x), None)  # noqa: E731
+        return BareTrainer(m, dm, loss, denoiser, clip=cfg.trainer.gradient_clip_val, ema=m.ema)
+
+    def l_simple(x):
+        t = path.sample_time(x.shape[0], 1e-3, x.device)
+        eps = torch.randn_like(x)
+        xt = path.alpha(t)[:, None] * x + path.sigma(t)[:, None] * eps
+        return (denoiser.net(xt, t) - eps).square().mean()
+
+    return BareTrainer(m, dm, l_simple, denoiser)
+
+
+def training_overhead(steps: int, batch_size: int, rounds: int = 3) -> dict:
     overrides = [f"data.batch_size={batch_size}"]
-    cfg, _, _ = build(overrides)
-    clip = cfg.trainer.gradient_clip_val
 
+    # 1. interleaved step by step in one run: immune to drift in machine speed
+    _, dm, m = build(overrides)
+    clock = _Interleaved({"bare_same_work": _bare_trainer(overrides, True),
+                          "bare_minimal": _bare_trainer(overrides, False)})
+    _trainer(steps, [clock]).fit(m, datamodule=dm)
+    ms = {k: 1e3 * v / (steps - WARM) for k, v in clock.seconds.items()}
+
+    # 2. whole runs, Trainer construction and set-up included; alternated, medians
     def lightning_run():
         _, dm, m = build(overrides)
-        clock = _StepClock()
-        L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
-                  enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                  gradient_clip_val=clip, callbacks=[clock]).fit(m, datamodule=dm)
-        return clock.seconds
+        _trainer(steps).fit(m, datamodule=dm)
 
-    def bare_run(same_work: bool):
-        _, dm, m = build(overrides)
-        denoiser, path = m.denoiser, m.path
-
-        def l_simple(x):  # DDPM L_simple written out
-            t = path.sample_time(x.shape[0], 1e-3, x.device)
-            eps = torch.randn_like(x)
-            xt = path.alpha(t)[:, None] * x + path.sigma(t)[:, None] * eps
-            return (denoiser.net(xt, t) - eps).square().mean()
-
-        if same_work:
-            return bare_loop(m, dm, lambda x: m.objective(denoiser, m.normalize(x), None), steps, denoiser,
-                             clip=clip, ema=m.ema, warm=WARM)
-        return bare_loop(m, dm, l_simple, steps, denoiser, warm=WARM)
-
-    steady, whole = {"lightning": [], "bare_same_work": [], "bare_minimal": []}, {}
-    for _ in range(rounds):  # interleaved so that drift in machine speed hits all three alike
-        for key, fn in (("lightning", lightning_run), ("bare_same_work", lambda: bare_run(True)),
-                        ("bare_minimal", lambda: bare_run(False))):
+    whole = {"lightning": [], "bare_same_work": []}
+    for _ in range(rounds):
+        for key, fn in (("lightning", lightning_run), ("bare_same_work", lambda: _bare_trainer(overrides, True).run(steps))):
             t0 = time.perf_counter()
-            steady[key].append(fn())
-            whole.setdefault(key, []).append(time.perf_counter() - t0)
-    ms = {k: 1e3 * statistics.median(v) / (steps - WARM) for k, v in steady.items()}
+            fn()
+            whole[key].append(time.perf_counter() - t0)
     run = {k: statistics.median(v) for k, v in whole.items()}
-    result = {"steps": steps, "batch_size": batch_size, "ms_per_step": ms, "whole_run_s": run,
+    result = {"steps": steps, "batch_size": batch_size, "ms_per_step_interleaved": ms, "whole_run_s": run,
               "ratio_vs_same_work": ms["lightning"] / ms["bare_same_work"],
               "ratio_vs_minimal": ms["lightning"] / ms["bare_minimal"],
               "whole_run_ratio_vs_same_work": run["lightning"] / run["bare_same_work"]}
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2), flush=True)
     return result
 
 
@@ -169,11 +192,13 @@ def main():
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     print(f"machine: {machine()}")
-    samplers = [] if args.skip_samplers else sampler_overhead(args.batch, args.samplers)
-    training = [] if args.skip_training else [training_overhead(args.train_steps, b) for b in args.train_batch_sizes]
-    partial = args.samplers or args.skip_training or args.skip_samplers
-    out = OUT / ("overhead_partial.json" if partial else "overhead.json")
-    out.write_text(json.dumps({"machine": machine(), "samplers": samplers, "training": training}, indent=2))
+    if not args.skip_samplers:
+        samplers = sampler_overhead(args.batch, args.samplers)
+        name = "overhead_samplers_partial.json" if args.samplers else "overhead_samplers.json"
+        (OUT / name).write_text(json.dumps({"machine": machine(), "samplers": samplers}, indent=2))
+    if not args.skip_training:
+        training = [training_overhead(args.train_steps, b) for b in args.train_batch_sizes]
+        (OUT / "overhead_training.json").write_text(json.dumps({"machine": machine(), "training": training}, indent=2))
 
 
 if __name__ == "__main__":
