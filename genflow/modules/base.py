@@ -7,9 +7,9 @@ single-process run repeats the uninterrupted one. Under DDP every rank other tha
 its own stream, seeded by (seed, step, rank).
 
 The optimisation step is written out here (Lightning's manual optimisation): subclasses give
-``loss(batch)`` and, optionally, ``after_optimizer_step()``. Lightning's automatic loop costs about
-1 ms of Python per step on a CPU, manual about 0.5 ms (benchmarks/overhead.py), which is 10-20% of
-a toy model's step. Gradient clipping and accumulation come from ``trainer.gradient_clip_val``,
+``loss(batch)`` and, optionally, ``after_optimizer_step()``. On a CPU, Lightning's loop costs about
+1 ms of Python per step with automatic optimisation and 0.5 ms with manual on a trivial model
+(benchmarks/README.md, section 2): 10-20% of a toy model's step. Gradient clipping and accumulation come from ``trainer.gradient_clip_val``,
 ``trainer.gradient_clip_algorithm`` and ``trainer.accumulate_grad_batches`` (see ``OPTIMIZATION_KEYS``),
 which ``genflow train`` hands to the module instead of the Trainer.
 """
@@ -19,6 +19,8 @@ from __future__ import annotations
 import lightning as L
 import torch
 from torch import Tensor
+
+from genflow.errors import UserError, check_choice
 
 
 OPTIMIZATION_KEYS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches")
@@ -33,8 +35,6 @@ class GenflowModule(L.LightningModule):
     def configure_optimization(self, gradient_clip_val=None, gradient_clip_algorithm=None,
                                accumulate_grad_batches=1) -> None:
         """The Trainer's clipping and accumulation settings, applied by ``training_step``."""
-        from genflow.errors import UserError, check_choice
-
         if gradient_clip_algorithm is not None:
             check_choice("trainer.gradient_clip_algorithm", gradient_clip_algorithm, ("norm", "value"))
         if int(accumulate_grad_batches) < 1:
