@@ -35,11 +35,18 @@ def build(overrides, seed: int = 0):
 
 def train_genflow(overrides, steps: int, seed: int = 0):
     """Train with Lightning as `genflow train` does (no checkpoints / validation); returns (module, dm, seconds)."""
-    cfg, dm, module = build(overrides, seed)
+    _, dm, module = build(overrides, seed)
     t0 = time.perf_counter()
-    L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-              enable_model_summary=False, limit_val_batches=0).fit(module, datamodule=dm)  # clipping: the module's
+    lightning_trainer(steps).fit(module, datamodule=dm)
     return module, dm, time.perf_counter() - t0
+
+
+def lightning_trainer(steps: int, callbacks=()) -> L.Trainer:
+    """A CPU Trainer without logger, checkpoints, progress bar or validation; clipping is the module's
+    (build_module sets it from trainer.gradient_clip_val)."""
+    return L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                     callbacks=list(callbacks))
 
 
 class BareTrainer:

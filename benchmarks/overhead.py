@@ -28,7 +28,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
-from common import BareTrainer, build, machine
+from common import BareTrainer, build, lightning_trainer, machine
 
 OUT = Path(__file__).parent / "results"
 SAMPLERS = {  # name: sampler overrides (fixed-step samplers first)
@@ -126,13 +126,6 @@ class _Interleaved(L.Callback):
         self.resumed = time.perf_counter()
 
 
-def _trainer(steps: int, callbacks=()) -> L.Trainer:
-    """As benchmarks/common.train_genflow; clipping is the module's (set from trainer.gradient_clip_val)."""
-    return L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                     callbacks=list(callbacks))
-
-
 def _bare_trainer(overrides, same_work: bool) -> BareTrainer:
     """Same work: genflow's objective, clipping and EMA by hand. Minimal: forward / backward / AdamW on
     DDPM's L_simple written out."""
@@ -158,13 +151,13 @@ def training_overhead(steps: int, batch_size: int, rounds: int = 3) -> dict:
     _, dm, m = build(overrides)
     clock = _Interleaved({"bare_same_work": _bare_trainer(overrides, True),
                           "bare_minimal": _bare_trainer(overrides, False)})
-    _trainer(steps, [clock]).fit(m, datamodule=dm)
+    lightning_trainer(steps, [clock]).fit(m, datamodule=dm)
     ms = {k: 1e3 * v / (steps - WARM) for k, v in clock.seconds.items()}
 
     # 2. whole runs, Trainer construction and set-up included; alternated, medians
     def lightning_run():
         _, dm, m = build(overrides)
-        _trainer(steps).fit(m, datamodule=dm)
+        lightning_trainer(steps).fit(m, datamodule=dm)
 
     whole = {"lightning": [], "bare_same_work": []}
     for _ in range(rounds):
