@@ -1,52 +1,24 @@
-"""Helpers shared by the benchmark scripts: compose genflow's train config, build and train a module."""
+"""Helpers shared by the benchmark scripts: train a module as `genflow train` does, or with a bare loop."""
 
 from __future__ import annotations
 
 import platform
 import time
 
-import lightning as L
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
 
+from genflow.compose import build_run, quiet_trainer
 from genflow.host_tuning import tune_host
-from genflow.train import build_module
 
 tune_host()  # as the genflow CLI does
 
 
-def compose_train(overrides):
-    """The `genflow train` config with these overrides (no logger)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_module("genflow.conf", version_base=None):
-        return compose("train", overrides=["logger=none", *overrides])
-
-
-def build(overrides, seed: int = 0):
-    """(config, set-up data module, module) as `genflow train` builds them."""
-    L.seed_everything(seed, verbose=False)
-    cfg = compose_train([f"seed={seed}", *overrides])
-    dm = instantiate(cfg.data)
-    dm.setup()
-    return cfg, dm, build_module(cfg, dm)
-
-
 def train_genflow(overrides, steps: int, seed: int = 0):
     """Train with Lightning as `genflow train` does (no checkpoints / validation); returns (module, dm, seconds)."""
-    _, dm, module = build(overrides, seed)
+    _, dm, module = build_run(overrides, seed)
     t0 = time.perf_counter()
-    lightning_trainer(steps).fit(module, datamodule=dm)
+    quiet_trainer(steps).fit(module, datamodule=dm)
     return module, dm, time.perf_counter() - t0
-
-
-def lightning_trainer(steps: int, callbacks=()) -> L.Trainer:
-    """A CPU Trainer without logger, checkpoints, progress bar or validation; clipping is the module's
-    (build_module sets it from trainer.gradient_clip_val)."""
-    return L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                     callbacks=list(callbacks))
 
 
 class BareTrainer:

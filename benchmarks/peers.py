@@ -32,7 +32,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from common import bare_loop, build, machine, train_genflow  # noqa: E402
+from common import bare_loop, machine, train_genflow  # noqa: E402
+from genflow.compose import build_run  # noqa: E402
 from genflow.metrics.sample_distance import sample_distances  # noqa: E402
 from genflow.modules.ema import make_ema  # noqa: E402
 from genflow.samplers.ancestral import AncestralSampler  # noqa: E402
@@ -44,7 +45,7 @@ NFES = (2, 5, 10, 20, 50, 100, 1000)
 
 def train_bare(loss_fn, steps: int, seed: int = 0):
     """Train genflow's default MLP with a peer's loss, with genflow's optimisation settings; returns (EMA net, dm, s)."""
-    cfg, dm, module = build(["model=flow_matching", f"data={ARGS.data}"], seed)
+    cfg, dm, module = build_run(["model=flow_matching", f"data={ARGS.data}"], seed)
     net = module.denoiser.net
     ema = make_ema(net, cfg.model.ema_decay)
     seconds = bare_loop(module, dm, lambda x: loss_fn(net, module.normalize(x)), steps, net,
@@ -174,7 +175,7 @@ def main():
     OUT.mkdir(exist_ok=True)
     print(f"machine: {machine()}", flush=True)
     per_seed, train_seconds = {}, {}
-    ref = build([f"data={ARGS.data}"])[1].reference(ARGS.n, seed=7)
+    ref = build_run([f"data={ARGS.data}"])[1].reference(ARGS.n, seed=7)
     wanted = lambda name: not ARGS.only or any(w.lower() in name.lower().replace("-", "_") for w in ARGS.only)  # noqa: E731
 
     def score(name, draw, seed):

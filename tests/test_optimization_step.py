@@ -1,26 +1,16 @@
 """genflow's optimisation step (Lightning manual optimisation): gradient accumulation averages the
 micro-batch gradients, clipping bounds what the optimizer sees, and the Trainer keys reach the module."""
 
-import lightning as L
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-from hydra.utils import instantiate
 
+from genflow.compose import build_run, quiet_trainer
 from genflow.errors import UserError
-from genflow.train import build_module
 
 
 def build(*overrides):
-    L.seed_everything(0, verbose=False)
-    GlobalHydra.instance().clear()
-    with initialize_config_module("genflow.conf", version_base=None):
-        cfg = compose("train", overrides=["logger=none", "data=moons", "data.batch_size=64", "net.hidden=32",
-                                          *overrides])
-    dm = instantiate(cfg.data)
-    dm.setup()
-    return dm, build_module(cfg, dm)
+    _, dm, module = build_run(["data=moons", "data.batch_size=64", "net.hidden=32", *overrides])
+    return dm, module
 
 
 def run(module, dm, steps):
@@ -29,8 +19,7 @@ def run(module, dm, steps):
     deterministic = lambda batch: module.denoiser.net(module.normalize(batch[0]), torch.full((len(batch[0]),), 0.5)).square().mean()  # noqa: E731
     module.loss = lambda batch: batches.append(batch[0].clone()) or deterministic(batch)
     module.on_before_optimizer_step = lambda opt: grads.append([p.grad.clone() for p in module.denoiser.parameters()])
-    L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-              enable_model_summary=False, limit_val_batches=0).fit(module, datamodule=dm)
+    quiet_trainer(steps).fit(module, datamodule=dm)
     return batches, grads, deterministic
 
 

@@ -1,15 +1,12 @@
 """A short trained run of every model family, composed from its real config, beats the prior."""
 
-import lightning as L
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from genflow.likelihood import VelocityField, log_likelihood
 from genflow.metrics.sample_distance import sample_distances
-from genflow.train import build_module
+from genflow.compose import build_run, quiet_trainer
 
 # (model, sampler overrides) -- fewer sampling steps than the defaults to keep the suite fast
 MODELS = {
@@ -22,24 +19,13 @@ MODELS = {
 }
 
 
-def compose_run(model, extra):
-    GlobalHydra.instance().clear()
-    with initialize_config_module("genflow.conf", version_base=None):
-        return compose("train", overrides=[f"model={model}", "data=eight_gaussians", "net.hidden=128", "logger=none", "model.lr=3e-3", *extra])
-
-
 def build(model, extra):
     """Seeded (cfg, datamodule, module) composed from the real configs."""
-    L.seed_everything(0, verbose=False)
-    cfg = compose_run(model, extra)
-    dm = instantiate(cfg.data)
-    dm.setup()
-    return cfg, dm, build_module(cfg, dm)
+    return build_run([f"model={model}", "data=eight_gaussians", "net.hidden=128", "model.lr=3e-3", *extra])
 
 
 def fit(module, dm, steps):
-    L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-              enable_model_summary=False, limit_val_batches=0).fit(module, datamodule=dm)
+    quiet_trainer(steps).fit(module, datamodule=dm)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))

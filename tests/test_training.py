@@ -3,6 +3,7 @@
 import lightning as L
 import torch
 
+from genflow.compose import quiet_trainer
 from genflow.data.toy import ToyDataModule
 from genflow.metrics.sample_distance import sample_distances
 from genflow.modules.diffusion import DiffusionModule
@@ -23,9 +24,7 @@ def small_module(**kw):
 
 
 def fit(module, dm, steps):
-    trainer = L.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
-    trainer.fit(module, datamodule=dm)
+    quiet_trainer(steps).fit(module, datamodule=dm)
 
 
 def test_short_ddpm_run_beats_the_prior():
