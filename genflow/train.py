@@ -16,9 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 from genflow.callbacks import SamplePlotCallback, log_picture
 from genflow.checkpointing import AtomicCheckpointIO, resolve_checkpoint
 from genflow.errors import UserError
+from genflow.lightning_notices import silence_lightning_notices
 from genflow.metrics.sample_distance import sample_distances
 from genflow.modules.base import OPTIMIZATION_KEYS
 from genflow.plotting import plot_samples
+from genflow.progress import ThrottledProgressBar
 from genflow.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.train")
@@ -54,6 +56,7 @@ def build_module(cfg: DictConfig, dm):
 
 def build_trainer(cfg: DictConfig, out, sampler, dm) -> L.Trainer:
     """The configured Trainer; clipping and accumulation are the module's (build_module), not the Trainer's."""
+    silence_lightning_notices()
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
                            save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps, save_top_k=-1
                            if cfg.keep_all_checkpoints else 1)
@@ -64,6 +67,10 @@ def build_trainer(cfg: DictConfig, out, sampler, dm) -> L.Trainer:
     logger = instantiate(cfg.logger) if cfg.logger else False
     callbacks = [ckpt, plots] + ([LearningRateMonitor(logging_interval="step")] if logger else [])
     settings = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in OPTIMIZATION_KEYS}
+    refresh = cfg.get("progress_refresh_per_second", 10)
+    settings["enable_progress_bar"] = bool(settings.get("enable_progress_bar", True) and refresh > 0)
+    if settings["enable_progress_bar"]:
+        callbacks.append(ThrottledProgressBar(refresh))
     trainer = instantiate(settings, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
                           default_root_dir=str(out))
     if trainer.logger is not None:

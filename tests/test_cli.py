@@ -15,7 +15,8 @@ TINY = ["trainer.max_steps=30", "num_samples=200", "plot_every_n_steps=20", "che
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    run_cli("train", *TINY, cwd=root)
+    proc = run_cli("train", *TINY, cwd=root)
+    (root / "train_output.txt").write_text(proc.stdout + proc.stderr)
     return root, find_run(root)
 
 
@@ -30,6 +31,12 @@ def test_train_leaves_checkpoint_picture_metrics_and_config(trained_run):
     ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
     assert ckpt["genflow"]["config"]["data"]["name"] == "moons" and "ema.module.net.body.0.weight" in ckpt["state_dict"]
     assert "train/loss" in (run / "metrics.csv").read_text()
+
+
+def test_train_shows_a_progress_bar_and_no_lightning_advert(trained_run):
+    output = (trained_run[0] / "train_output.txt").read_text()
+    assert "Epoch " in output and "train/loss" in output, output[-2000:]
+    assert "Tip" not in output, output[-2000:]
 
 
 def test_sample_writes_samples_and_picture(trained_run):
