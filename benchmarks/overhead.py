@@ -8,10 +8,14 @@
 2. Training: genflow's Lightning training step (DiffusionModule, DDPM objective, AdamW, warm-up
    schedule, gradient clipping, EMA) vs bare PyTorch loops on the same net, batch size and data:
    "bare, same work" does the same objective, clipping and EMA by hand; "bare, minimal" only
-   forward / backward / AdamW step on L_simple; all three use genflow's fused AdamW. Per step: the
-   three run interleaved step by step in one Lightning run (after each Lightning step, one step of
-   each bare loop; steps after the first 50), so drift in machine speed hits all alike. Whole run:
-   Trainer construction and set-up included, separate runs alternated 3 times, medians.
+   forward / backward / AdamW step on L_simple; all three use genflow's fused AdamW. Two Lightning
+   Trainers: "quiet" (no logger, checkpoints or progress bar: the training step alone) and "cli"
+   (the Trainer `genflow train` builds). Per step: the three run interleaved in blocks of 50 steps
+   in one Lightning run (after every 50 Lightning steps, 50 steps of each bare loop; steps after the
+   first 50), so drift in machine speed hits all alike (``--block 1``: step by step, every step
+   with cold caches); 3 runs per Trainer; ratio = median over all blocks of Lightning's block time
+   / the bare loop's next block time. Whole run (quiet Trainer): Trainer construction and set-up
+   included, separate runs alternated 3 times, medians.
 
     .venv/bin/python benchmarks/overhead.py   # writes benchmarks/results/overhead_{samplers,training}.json
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +33,9 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
-from common import BareTrainer, build, lightning_trainer, machine
+from common import BareTrainer, machine
+from genflow.compose import build_run, compose_config, quiet_trainer
+from genflow.train import build_trainer
 
 OUT = Path(__file__).parent / "results"
 SAMPLERS = {  # name: sampler overrides (fixed-step samplers first)
@@ -70,7 +77,7 @@ def sampler_overhead(batch: int, only=None, repeats: int = 5) -> list[dict]:
     for name, overrides in SAMPLERS.items():
         if only and not any(word in name for word in only):
             continue
-        cfg, dm, module = build(overrides)
+        cfg, dm, module = build_run(overrides)
         module.eval()
         sampler = instantiate(cfg.sampler, progress=False)
         net = module.ema.module.net
@@ -105,31 +112,41 @@ def sampler_overhead(batch: int, only=None, repeats: int = 5) -> list[dict]:
 
 
 class _Interleaved(L.Callback):
-    """After each Lightning step, one step of each bare loop, each timed on its own. Lightning's step is
-    the time from the end of this callback to the next call: its whole cycle (data, hooks, training step,
-    optimizer, EMA, scheduler, logging, progress), with the bare steps outside it. Steps after WARM count."""
+    """Blocks of ``block`` Lightning steps alternate with ``block`` steps of each bare loop, all in one
+    Lightning run; each part timed on its own. Lightning's time runs from the end of one bare block to
+    the callback after the next ``block`` steps: its whole cycle (data, hooks, training step,
+    optimizer, EMA, scheduler, logging). Blocks are short against the VM's drift in speed, which so
+    hits all loops alike, and long enough that each loop runs with its own data in the caches
+    (``block=1`` measures every step just after the other loops' steps: all slower, Lightning's long
+    Python path most). Steps after WARM count."""
 
-    def __init__(self, bares: dict):
-        self.bares = bares
-        self.seconds = dict.fromkeys(("lightning", *bares), 0.0)
+    def __init__(self, bares: dict, block: int):
+        self.bares, self.block = bares, block
+        self.blocks = {name: [] for name in ("lightning", *bares)}  # seconds of each timed block
         self.resumed = None
 
     def on_train_batch_end(self, trainer, *_):
-        counted = trainer.global_step > WARM
+        step = trainer.global_step
+        if step < WARM or (step - WARM) % self.block:
+            return
+        counted = self.resumed is not None  # the first bare blocks, before any timed Lightning block, warm up
         if counted:
-            self.seconds["lightning"] += time.perf_counter() - self.resumed
+            self.blocks["lightning"].append(time.perf_counter() - self.resumed)
         for name, bare in self.bares.items():
-            t0 = time.perf_counter()
-            bare.step()
+            seconds = bare.run(self.block)
             if counted:
-                self.seconds[name] += time.perf_counter() - t0
+                self.blocks[name].append(seconds)
         self.resumed = time.perf_counter()
+
+    def ratios(self, bare: str) -> list[float]:
+        """Lightning's time over the bare loop's, block by block (neighbours in time)."""
+        return [a / b for a, b in zip(self.blocks["lightning"], self.blocks[bare])]
 
 
 def _bare_trainer(overrides, same_work: bool) -> BareTrainer:
     """Same work: genflow's objective, clipping and EMA by hand. Minimal: forward / backward / AdamW on
     DDPM's L_simple written out."""
-    cfg, dm, m = build(overrides)
+    cfg, dm, m = build_run(overrides)
     denoiser, path = m.denoiser, m.path
     if same_work:
         loss = lambda x: m.objective(denoiser, m.normalize(x), None)  # noqa: E731
@@ -144,20 +161,46 @@ def _bare_trainer(overrides, same_work: bool) -> BareTrainer:
     return BareTrainer(m, dm, l_simple, denoiser)
 
 
-def training_overhead(steps: int, batch_size: int, rounds: int = 3) -> dict:
+def _trainer(kind: str, overrides, steps: int, dm, callbacks, out: str):
+    """"quiet": a Trainer without logger, checkpoints or progress bar. "cli": the Trainer `genflow train`
+    builds (progress bar, CSV logger, learning-rate monitor, checkpoint and picture callbacks), with the
+    periodic checkpoint and sample picture set beyond the run (that work is not a step's)."""
+    if kind == "quiet":
+        return quiet_trainer(steps, callbacks)
+    cfg = compose_config([*overrides, "logger=csv", f"logger.save_dir={out}", f"trainer.max_steps={steps}",
+                          f"checkpoint_every_n_steps={steps + 1}", "plot_every_n_steps=0"])
+    trainer = build_trainer(cfg, Path(out), instantiate(cfg.sampler), dm)
+    trainer.callbacks.extend(callbacks)
+    return trainer
+
+
+def training_overhead(steps: int, batch_size: int, block: int, repeats: int, rounds: int = 3) -> dict:
     overrides = [f"data.batch_size={batch_size}"]
 
-    # 1. interleaved step by step in one run: immune to drift in machine speed
-    _, dm, m = build(overrides)
-    clock = _Interleaved({"bare_same_work": _bare_trainer(overrides, True),
-                          "bare_minimal": _bare_trainer(overrides, False)})
-    lightning_trainer(steps, [clock]).fit(m, datamodule=dm)
-    ms = {k: 1e3 * v / (steps - WARM) for k, v in clock.seconds.items()}
+    # 1. interleaved in blocks, `repeats` runs per Trainer (kinds alternated): the median over all blocks of
+    # the ratio of neighbouring blocks is immune to drift in machine speed and to a burst from another tenant
+    clocks = {"quiet": [], "cli": []}
+    for _ in range(repeats):
+        for kind, runs in clocks.items():
+            _, dm, m = build_run(overrides)
+            clock = _Interleaved({"bare_same_work": _bare_trainer(overrides, True),
+                                  "bare_minimal": _bare_trainer(overrides, False)}, block)
+            with tempfile.TemporaryDirectory() as out:
+                _trainer(kind, overrides, steps, dm, [clock], out).fit(m, datamodule=dm)
+            runs.append(clock)
+    ms = {kind: {name: 1e3 * statistics.median(t for c in runs for t in c.blocks[name]) / block
+                 for name in runs[0].blocks} for kind, runs in clocks.items()}
+    ratios, ratio_per_run = {}, {}
+    for kind, runs in clocks.items():
+        for bare in ("same_work", "minimal"):
+            key = f"{kind}_vs_{bare}"
+            ratios[key] = statistics.median(r for c in runs for r in c.ratios(f"bare_{bare}"))
+            ratio_per_run[key] = [statistics.median(c.ratios(f"bare_{bare}")) for c in runs]
 
     # 2. whole runs, Trainer construction and set-up included; alternated, medians
     def lightning_run():
-        _, dm, m = build(overrides)
-        lightning_trainer(steps).fit(m, datamodule=dm)
+        _, dm, m = build_run(overrides)
+        quiet_trainer(steps).fit(m, datamodule=dm)
 
     whole = {"lightning": [], "bare_same_work": []}
     for _ in range(rounds):
@@ -166,10 +209,9 @@ def training_overhead(steps: int, batch_size: int, rounds: int = 3) -> dict:
             fn()
             whole[key].append(time.perf_counter() - t0)
     run = {k: statistics.median(v) for k, v in whole.items()}
-    result = {"steps": steps, "batch_size": batch_size, "ms_per_step_interleaved": ms, "whole_run_s": run,
-              "ratio_vs_same_work": ms["lightning"] / ms["bare_same_work"],
-              "ratio_vs_minimal": ms["lightning"] / ms["bare_minimal"],
-              "whole_run_ratio_vs_same_work": run["lightning"] / run["bare_same_work"]}
+    result = {"steps": steps, "batch_size": batch_size, "block": block, "repeats": repeats,
+              "ms_per_step_interleaved": ms, "ratios": ratios, "ratio_median_per_run": ratio_per_run,
+              "whole_run_s": run, "whole_run_ratio_vs_same_work": run["lightning"] / run["bare_same_work"]}
     print(json.dumps(result, indent=2), flush=True)
     return result
 
@@ -177,8 +219,10 @@ def training_overhead(steps: int, batch_size: int, rounds: int = 3) -> dict:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=10_000)
-    ap.add_argument("--train-steps", type=int, default=1000)
+    ap.add_argument("--train-steps", type=int, default=2050)
     ap.add_argument("--train-batch-sizes", type=int, nargs="+", default=[256, 2048])
+    ap.add_argument("--block", type=int, default=50, help="steps per interleaved block (1: step by step)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved runs per Trainer and batch size")
     ap.add_argument("--skip-samplers", action="store_true")
     ap.add_argument("--samplers", nargs="*", help="only the samplers whose name contains one of these words")
     ap.add_argument("--skip-training", action="store_true")
@@ -190,7 +234,7 @@ def main():
         name = "overhead_samplers_partial.json" if args.samplers else "overhead_samplers.json"
         (OUT / name).write_text(json.dumps({"machine": machine(), "samplers": samplers}, indent=2))
     if not args.skip_training:
-        training = [training_overhead(args.train_steps, b) for b in args.train_batch_sizes]
+        training = [training_overhead(args.train_steps, b, args.block, args.repeats) for b in args.train_batch_sizes]
         (OUT / "overhead_training.json").write_text(json.dumps({"machine": machine(), "training": training}, indent=2))
 
 
