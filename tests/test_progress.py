@@ -1,13 +1,14 @@
 """genflow's progress bar redraws at most refresh_per_second times a second, always shows a run's
-last batch, and `progress_refresh_per_second=0` trains without one."""
+last batch, counts the run in optimizer steps, and `progress_refresh_per_second=0` trains without one."""
 
 from types import SimpleNamespace
 
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from rich.console import Console
 
 from genflow import progress
 from genflow.compose import build_run, compose_config
-from genflow.progress import ThrottledProgressBar
+from genflow.progress import RunProgressColumn, ThrottledProgressBar
 from genflow.train import build_trainer
 
 
@@ -41,3 +42,30 @@ def test_train_uses_the_throttled_bar_or_none(tmp_path):
         cfg = compose_config([f"progress_refresh_per_second={refresh}"])
         trainer = build_trainer(cfg, tmp_path, None, dm)
         assert [type(c) for c in trainer.callbacks if isinstance(c, ProgressBar)] == expected
+
+
+def rendered(bar) -> str:
+    console = Console(width=120, color_system=None)
+    with console.capture() as out:
+        console.print(RunProgressColumn(bar, bar.theme).render(None))
+    return out.get().strip()
+
+
+def test_the_bar_shows_the_runs_steps_elapsed_time_left_and_rate(monkeypatch):
+    clock = iter([100.0, 102.0])  # training (re)starts at t=100 s; rendered at t=102 s
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    bar = ThrottledProgressBar()
+    trainer = SimpleNamespace(global_step=1000, max_steps=3000)
+    bar._trainer = trainer
+    monkeypatch.setattr(RichProgressBar, "on_train_start", lambda *args: None)
+    bar.on_train_start(trainer, None)  # resumed at step 1000
+    trainer.global_step = 1500  # 500 steps in 2 s: 250 steps/s, 1500 steps (6 s) left
+    assert rendered(bar).endswith("1500/3000 0:00:02<0:00:06 250.0it/s")
+
+
+def test_a_run_counted_in_epochs_keeps_lightnings_columns():
+    bar = ThrottledProgressBar()
+    by_steps = bar.configure_columns(SimpleNamespace(max_steps=3000))
+    by_epochs = bar.configure_columns(SimpleNamespace(max_steps=-1))
+    assert isinstance(by_steps[-1], RunProgressColumn) and len(by_steps) == 2
+    assert not any(isinstance(c, RunProgressColumn) for c in by_epochs) and len(by_epochs) == 5
