@@ -135,8 +135,10 @@ def ancestral(variance: str, spacing: str):
 def genflow_variants():
     """(model config, {label: sampler for a nominal NFE})."""
     euler = lambda n: ProbabilityFlowSampler("euler", n, progress=False)  # noqa: E731
-    midpoint = lambda n: ProbabilityFlowSampler("midpoint", max(n // 2, 1), progress=False)  # noqa: E731
-    return (("flow_matching", {"genflow FM (Euler)": euler, "genflow FM (midpoint)": midpoint}),
+    midpoint = lambda n, power=1.0: ProbabilityFlowSampler("midpoint", max(n // 2, 1), progress=False,  # noqa: E731
+                                                           time_power=power)
+    return (("flow_matching", {"genflow FM (Euler)": euler, "genflow FM (midpoint)": midpoint,
+                               "genflow FM (midpoint, time_power 1.5)": lambda n: midpoint(n, 1.5)}),
             ("ot_cfm", {"genflow OT-CFM (Euler)": euler}),
             ("ddpm", {"genflow DDPM (ancestral)": ancestral("beta", "linspace"),
                       "genflow DDPM (ancestral, posterior)": ancestral("posterior", "linspace"),
