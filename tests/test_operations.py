@@ -9,6 +9,7 @@ import sys
 import lightning as L
 import pytest
 import torch
+from torch.multiprocessing.spawn import ProcessExitedException
 
 from conftest import REPO, find_run, run_cli
 from genflow.checkpointing import AtomicCheckpointIO
@@ -129,7 +130,13 @@ def test_ddp_ranks_train_on_disjoint_shards(tmp_path):
     dm = ToyDataModule(name="moons", num_samples=400, batch_size=20, seed=0)
     trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=5, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(RecordingModule(str(tmp_path)), datamodule=dm)
+    try:
+        trainer.fit(RecordingModule(str(tmp_path)), datamodule=dm)
+    except ProcessExitedException as exit_error:
+        # rarely (once in ~10 runs here) a spawned rank aborts while exiting after training ("terminate called
+        # without an active exception", a gloo thread at teardown); what it recorded is still checked below
+        if exit_error.signal_name != "SIGABRT":
+            raise
     ranks = [[tuple(p) for line in (tmp_path / f"rank{r}.txt").read_text().splitlines() for p in json.loads(line)]
              for r in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == 5 * 20  # data.batch_size is per process, as in Lightning
