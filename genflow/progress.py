@@ -32,9 +32,7 @@ class RunProgressColumn(ProgressColumn):
         super().__init__()
 
     def render(self, task):
-        step, max_steps, seconds = self.bar.run_progress()
-        done = step + self.bar.first_step
-        rate = step / seconds if seconds > 0 else 0.0
+        done, max_steps, seconds, rate = self.bar.run_progress()
         left = f"<{timedelta(seconds=int((max_steps - done) / rate))}" if rate > 0 else ""
         grid = Table.grid(padding=(0, 1))
         grid.add_row(ProgressBar(total=max_steps, completed=done, width=self.width, complete_style=self.theme.progress_bar,
@@ -56,11 +54,14 @@ class ThrottledProgressBar(RichProgressBar):
         self.first_step, self._start = trainer.global_step, time.monotonic()
         super().on_train_start(trainer, pl_module)
 
-    def run_progress(self) -> tuple[int, int, float]:
-        """(optimizer steps taken since training started, trainer.max_steps, seconds since then)."""
+    def run_progress(self) -> tuple[int, int, float, float]:
+        """(trainer.global_step, trainer.max_steps, seconds since training started or resumed, steps per
+        second since then)."""
+        step, max_steps = self.trainer.global_step, self.trainer.max_steps
         if self._start is None:
-            return 0, self.trainer.max_steps, 0.0
-        return self.trainer.global_step - self.first_step, self.trainer.max_steps, time.monotonic() - self._start
+            return step, max_steps, 0.0, 0.0
+        seconds = time.monotonic() - self._start
+        return step, max_steps, seconds, (step - self.first_step) / seconds if seconds > 0 else 0.0
 
     def configure_columns(self, trainer) -> list:
         """"Epoch 12" and the run's progress in steps; Lightning's per-epoch columns for a run counted

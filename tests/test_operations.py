@@ -13,6 +13,7 @@ from torch.multiprocessing.spawn import ProcessExitedException
 
 from conftest import REPO, find_run, run_cli
 from genflow.checkpointing import AtomicCheckpointIO
+from genflow.compose import quiet_trainer
 from genflow.data.toy import ToyDataModule
 from genflow.data.vector import ShuffledBatches
 
@@ -128,8 +129,7 @@ class RecordingModule(L.LightningModule):
 
 def test_ddp_ranks_train_on_disjoint_shards(tmp_path):
     dm = ToyDataModule(name="moons", num_samples=400, batch_size=20, seed=0)
-    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=5, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer(5, devices=2, strategy="ddp_spawn")
     try:
         trainer.fit(RecordingModule(str(tmp_path)), datamodule=dm)
     except ProcessExitedException as exit_error:
