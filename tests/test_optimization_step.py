@@ -13,13 +13,13 @@ def build(*overrides):
     return dm, module
 
 
-def run(module, dm, steps):
+def run(module, dm, steps, **trainer_settings):
     """Fit; returns the micro-batches seen and the gradients the optimizer stepped with."""
     batches, grads = [], []
     deterministic = lambda batch: module.denoiser.net(module.normalize(batch[0]), torch.full((len(batch[0]),), 0.5)).square().mean()  # noqa: E731
     module.loss = lambda batch: batches.append(batch[0].clone()) or deterministic(batch)
     module.on_before_optimizer_step = lambda opt: grads.append([p.grad.clone() for p in module.denoiser.parameters()])
-    quiet_trainer(steps).fit(module, datamodule=dm)
+    quiet_trainer(steps, **trainer_settings).fit(module, datamodule=dm)
     return batches, grads, deterministic
 
 
@@ -47,6 +47,19 @@ def test_clipping_bounds_the_gradient_the_optimizer_steps_with(algorithm, bound)
     dm, unclipped = build("trainer.gradient_clip_val=null")
     _, raw, _ = run(unclipped, dm, steps=1)
     assert bound(raw[0]) > 0.1  # so the bound above is the clipping's doing
+
+
+def test_clipping_works_under_mixed_precision():
+    """trainer=gpu trains in bf16-mixed: Lightning refuses to clip for a fused AdamW there (it unscales the
+    gradients itself), so the module's AdamW is not fused under mixed precision; bf16 autocast runs on a CPU too."""
+    dm, module = build("trainer.gradient_clip_val=0.01")
+    _, grads, _ = run(module, dm, steps=2, precision="bf16-mixed")
+    assert len(grads) == 2 and all(torch.linalg.vector_norm(torch.cat([g.flatten() for g in gs])) <= 0.01 * (1 + 1e-5)
+                                   for gs in grads)
+    assert not module.optimizers().optimizer.defaults["fused"]
+    dm, full = build()
+    run(full, dm, steps=1)
+    assert full.optimizers().optimizer.defaults["fused"]  # fused where Lightning can clip it
 
 
 def test_bad_optimisation_settings_are_one_line_errors():

@@ -20,6 +20,7 @@ import math
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
 
 from genflow.errors import UserError, check_choice
@@ -88,9 +89,12 @@ class GenflowModule(L.LightningModule):
             self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
 
     def adamw(self, params, lr: float, weight_decay: float) -> torch.optim.AdamW:
-        """AdamW, fused (one kernel for all tensors: 4x faster steps on CPU for small nets) where supported."""
+        """AdamW, fused (one kernel for all tensors: 4x faster steps on CPU for small nets) where supported.
+        Not under mixed precision (``16-mixed``, ``bf16-mixed``): Lightning refuses to clip the gradients of
+        an optimizer that unscales them itself, as a fused one does."""
         params = list(params)
-        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+        mixed = isinstance(getattr(self._trainer, "precision_plugin", None), MixedPrecision)
+        fused = not mixed and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
     def normalize(self, x: Tensor) -> Tensor:
