@@ -35,7 +35,7 @@ def report_user_errors(fn):
                 cause = cause.__cause__
             if isinstance(cause, UserError):
                 fail(str(cause))
-            fail(f"could not build the configured object: {str(e).splitlines()[-1] if str(e) else e!r}")
+            fail(instantiation_error_message(e))
         except MissingMandatoryValue as e:
             fail(f"missing required value {e.full_key}: pass {e.full_key}=...")
         except OmegaConfBaseException as e:
@@ -44,6 +44,15 @@ def report_user_errors(fn):
             fail(f"training stopped: {e}; the last good checkpoint is kept", code=1)
 
     return wrapper
+
+
+def instantiation_error_message(e: InstantiationException) -> str:
+    """Hydra's message names the target, then the error, then ``full_key: <config key>``: one line with
+    the key and the error (not just the key, which is the message's last line)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    keys = [line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")]
+    body = [line for line in lines if not line.startswith("full_key:")]
+    return f"could not build {keys[0] if keys else 'the configured object'}: {body[-1] if body else repr(e)}"
 
 
 LAUNCH_ARGV: list[str] | None = None  # the command line as typed, set by genflow.cli

@@ -42,3 +42,19 @@ def test_sample_config_composes():
     with initialize_config_module("genflow.conf", version_base=None):
         cfg = compose("sample", overrides=["ckpt=x", "sampler=ancestral"])
     assert cfg.sampler._target_.endswith("AncestralSampler")
+
+
+def test_a_failing_constructor_is_reported_with_its_key_and_error():
+    """Hydra's message ends with 'full_key: data'; the one-line error keeps the key and the error itself."""
+    from hydra.errors import InstantiationException
+
+    from genflow.runtime import instantiation_error_message
+
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"data": {"_target_": "genflow.data.images.DigitsDataModule", "bogus": 1}})
+    with pytest.raises(InstantiationException, match="full_key: data") as failed:
+        instantiate(cfg.data)
+    message = instantiation_error_message(failed.value)
+    assert message.startswith("could not build data: TypeError(") and "unexpected keyword argument 'bogus'" in message
+    assert "\n" not in message
