@@ -45,8 +45,8 @@ def resolve_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> Path:
     return p
 
 
-def load_module(path: str | os.PathLike, key: str = "ckpt"):
-    """Load a genflow Lightning module from a checkpoint, on CPU, in eval mode."""
+def load_module(path: str | os.PathLike, key: str = "ckpt", device: torch.device | str = "cpu"):
+    """Load a genflow Lightning module from a checkpoint onto ``device``, in eval mode."""
     p = resolve_checkpoint(path, key)
     try:
         raw = torch.load(p, map_location="cpu", weights_only=False)
@@ -62,4 +62,4 @@ def load_module(path: str | os.PathLike, key: str = "ckpt"):
     except (RuntimeError, KeyError, TypeError, AttributeError, ImportError) as e:
         raise UserError(f"{key}={str(p)!r} is incompatible with this genflow ({type(e).__name__}: "
                         f"{str(e).splitlines()[0]})") from None
-    return module.eval()
+    return module.to(device).eval()

@@ -22,6 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from genflow.checkpointing import load_module
+from genflow.devices import resolve_device
 from genflow.errors import UserError, check_choice
 from genflow.likelihood import VelocityField, log_likelihood
 from genflow.metrics.sample_distance import sample_distances
@@ -57,7 +58,7 @@ def model_samples(module, cfg: DictConfig) -> tuple[torch.Tensor, int]:
     for start in range(0, cfg.num_points, cfg.batch_size):
         x, nfe = module.generate(sampler, min(cfg.batch_size, cfg.num_points - start), use_ema=cfg.use_ema,
                                  generator=g)
-        chunks.append(x)
+        chunks.append(x.cpu())
     return torch.cat(chunks), nfe
 
 
@@ -75,9 +76,10 @@ def frechet(module, cfg: DictConfig) -> dict:
         features = inception_fid(cfg.fid.weights)
     real = test_data(module, cfg)
     fake, nfe = model_samples(module, cfg)
-    return {cfg.metric: frechet_distance(real, fake, features), "nfe": nfe, "num_points": len(fake)}
+    return {cfg.metric: frechet_distance(real, fake, features, device=module.device), "nfe": nfe, "num_points": len(fake)}
 
 
+@torch.no_grad()  # the dynamics take their own gradients; no graph through the whole solve (its memory grows with NFE)
 def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
     trace = cfg.trace or ("exact" if x[0].numel() <= 64 else "hutchinson")
     t0 = cfg.t_eps if cfg.t_eps is not None else (0.0 if module.denoiser.kind == "velocity" else 1e-3)
@@ -85,13 +87,13 @@ def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
     g = torch.Generator().manual_seed(cfg.seed)
     logps, nfe = [], 0
     for chunk in x.split(cfg.batch_size):
-        res = log_likelihood(field, module.normalize(chunk), module.path.prior_logp, t0, 1.0, trace,
+        res = log_likelihood(field, module.normalize(chunk.to(module.device)), module.path.prior_logp, t0, 1.0, trace,
                              cfg.noise, cfg.method, cfg.num_steps, cfg.rtol, cfg.atol, generator=g)
-        logps.append(res.logp.detach())
+        logps.append(res.logp.detach().cpu())
         nfe += res.nfe
-    log_det = torch.log(module.data_scale.double()).sum()
+    log_det = torch.log(module.data_scale.double()).sum().cpu()
     logp = torch.cat(logps) - log_det
-    prior = module.path.prior_logp(module.normalize(x).double()) - log_det
+    prior = module.path.prior_logp(module.normalize(x.to(module.device)).double()).cpu() - log_det
     d = x[0].numel()
     nll = -logp.mean().item()
     return {"nll_nats": nll, "nll_stderr": (logp.std() / math.sqrt(len(logp))).item(),
@@ -104,7 +106,7 @@ def evaluate(cfg: DictConfig) -> dict:
     check_choice("metric", cfg.metric, METRICS)
     if cfg.num_points <= 0:
         raise UserError(f"num_points={cfg.num_points} must be a positive integer")
-    module = load_module(cfg.ckpt)
+    module = load_module(cfg.ckpt, device=resolve_device(cfg.device))
     images = len(module.hparams.data_shape) == 3
     if cfg.metric in ("fid", "fd_digits"):
         metrics = frechet(module, cfg)
@@ -120,7 +122,7 @@ def evaluate(cfg: DictConfig) -> dict:
         metrics = {"nfe": nfe, **sample_distances(samples.flatten(1), test_data(module, cfg).flatten(1))}
     out = run_dir()
     save_resolved_config(cfg, out / "config.yaml")
-    metrics = {"metric": cfg.metric, "ckpt": str(cfg.ckpt), **metrics}
+    metrics = {"metric": cfg.metric, "ckpt": str(cfg.ckpt), "device": str(module.device), **metrics}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("%s", json.dumps(metrics))
     print(json.dumps(metrics, indent=2))

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torchdiffeq import odeint, odeint_adjoint
 
 from genflow.errors import check_choice
+from genflow.noise import standard_normal
 from genflow.ode import solver_options
 
 TRACES = ("exact", "hutchinson")
@@ -38,7 +39,7 @@ def divergence(v: Tensor, x: Tensor, trace: str, noise: Tensor | None, create_gr
 
 def make_noise(x: Tensor, kind: str, generator: torch.Generator | None = None) -> Tensor:
     check_choice("noise", kind, NOISES)
-    e = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    e = standard_normal(x.shape, generator, x.device, x.dtype)
     return e.sign() if kind == "rademacher" else e
 
 

@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genflow.checkpointing import load_module
+from genflow.devices import resolve_device
 from genflow.errors import UserError
 from genflow.guidance import ClassifierFreeGuidance, ClassifierGuidance, check_label
 from genflow.modules.classifier import NoisyClassifierModule
@@ -37,7 +38,7 @@ def guided_models(module, cfg: DictConfig):
             yield int(label), (lambda y=int(label): ClassifierFreeGuidance(
                 module.model_function(use_ema=cfg.use_ema), torch.tensor(y), guidance.scale))
     elif guidance.name == "classifier":
-        classifier = load_module(guidance.classifier_ckpt, key="guidance.classifier_ckpt")
+        classifier = load_module(guidance.classifier_ckpt, key="guidance.classifier_ckpt", device=module.device)
         if not isinstance(classifier, NoisyClassifierModule):
             raise UserError("guidance.classifier_ckpt must be a model=noisy_classifier checkpoint")
         if not (torch.allclose(classifier.data_shift, module.data_shift)
@@ -56,7 +57,7 @@ def guided_models(module, cfg: DictConfig):
 def sample(cfg: DictConfig) -> dict:
     if cfg.num_samples <= 0:
         raise UserError(f"num_samples={cfg.num_samples} must be a positive integer")
-    module = load_module(cfg.ckpt)
+    module = load_module(cfg.ckpt, device=resolve_device(cfg.device))
     if isinstance(module, NoisyClassifierModule):
         raise UserError("ckpt is a noisy classifier; sample from a generative model and pass the classifier "
                         "as guidance.classifier_ckpt")
@@ -73,14 +74,14 @@ def sample(cfg: DictConfig) -> dict:
         for start in range(0, cfg.num_samples, cfg.batch_size):
             n = min(cfg.batch_size, cfg.num_samples - start)
             x, nfe = module.generate(sampler, n, use_ema=cfg.use_ema, generator=g, model=make_model())
-            chunks.append(x)
+            chunks.append(x.cpu())
             label_chunks.append(torch.full((n,), -1 if label is None else label))
     x, labels = torch.cat(chunks), torch.cat(label_chunks)
     np.savez(out / "samples.npz", x=x.numpy(), labels=labels.numpy(), nfe=nfe)
     title = f"{type(sampler).__name__} ({nfe} NFE)" + (f", {cfg.guidance.name} x{cfg.guidance.scale}" if
                                                         cfg.guidance else "")
     picture = plot_samples(x, out / "samples.png", labels=labels if (labels >= 0).any() else None, title=title)
-    summary = {"num_samples": len(x), "nfe": nfe, "samples": str(out / "samples.npz"), "picture": str(picture)}
+    summary = {"num_samples": len(x), "nfe": nfe, "device": str(module.device), "samples": str(out / "samples.npz"), "picture": str(picture)}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     log.info("wrote %s", json.dumps(summary))
     return summary

@@ -93,11 +93,12 @@ def summarize(cfg: DictConfig, module, sampler, dm, out, trainer=None) -> dict:
     """Final samples with the EMA weights: picture, sample distance to fresh data, metrics.json."""
     g = torch.Generator().manual_seed(cfg.seed)
     x, nfe = module.generate(sampler, cfg.num_samples, generator=g)
+    x = x.cpu()
     reference = dm.reference(cfg.num_samples)
     picture = plot_samples(x, out / "samples.png", reference, title=f"samples ({nfe} NFE)")
     if trainer is not None:
         log_picture(trainer.logger, picture, module.global_step, key="samples_final")
-    prior = module.path.prior_sample(reference.shape, g) * module.data_scale + module.data_shift
+    prior = module.denormalize(module.path.prior_sample(reference.shape, g, module.device)).cpu()
     metrics = {"step": module.global_step, "nfe": nfe, **sample_quality(x, reference, dm)}
     metrics.update({f"prior_{k}": v for k, v in sample_quality(prior, reference, dm).items()})
     if "fd_digits" in metrics:  # the floor: two disjoint sets of real digits of the same size
@@ -140,6 +141,7 @@ def train(cfg: DictConfig) -> dict:
     log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
     if not hasattr(module, "generate"):
         return summarize_classifier(cfg, module, dm, out)
+    module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
     return summarize(cfg, module, sampler, dm, out, trainer)
 
 

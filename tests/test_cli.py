@@ -55,6 +55,20 @@ def test_sample_accepts_a_run_directory_and_the_trained_sampler(trained_run):
     assert np.load(find_run(root, "*_sample") / "samples.npz")["x"].shape == (50, 2)
 
 
+def test_sample_and_eval_run_on_the_chosen_device(trained_run):
+    root, run = trained_run
+    run_cli("sample", f"ckpt={run}", "num_samples=20", "device=cpu", cwd=root)
+    assert json.loads((find_run(root, "*_sample") / "metrics.json").read_text())["device"] == "cpu"
+    bad = [("device=tpu", "choose one of auto, cpu, cuda, cuda:N, mps")]
+    if not torch.cuda.is_available():
+        bad.append(("device=cuda", "no CUDA GPU is visible to PyTorch; use device=cpu or device=auto"))
+    for command in ("sample", "eval"):
+        for arg, needle in bad:
+            proc = run_cli(command, f"ckpt={run}", arg, cwd=root, check=False)
+            err = proc.stderr.strip()
+            assert proc.returncode == 2 and needle in err and len(err.splitlines()) == 1, err
+
+
 def test_user_file_data_round_trips_units(tmp_path):
     pts = np.random.default_rng(0).normal(size=(3000, 2)) * [10.0, 0.5] + [100.0, -7.0]
     np.save(tmp_path / "points.npy", pts)

@@ -10,6 +10,7 @@ spot on scikit-learn's digits, for a Fréchet distance that needs no download at
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,17 +46,19 @@ class GrayToRGB(nn.Module):
 
 
 def frechet_distance(real: Tensor, fake: Tensor, metric: FrechetInceptionDistance | nn.Module,
-                     batch_size: int = 256) -> float:
+                     batch_size: int = 256, device: torch.device | str = "cpu") -> float:
     """FD between the features of two sets of [0, 1] images (N, C, H, W); ``metric`` is a
-    torchmetrics FID or a feature network (which must accept these images)."""
+    torchmetrics FID or a feature network (which must accept these images); features on ``device``."""
     if isinstance(metric, nn.Module) and not isinstance(metric, FrechetInceptionDistance):
+        if torch.device(device).type != "cpu":  # a copy: a cached feature network stays on the CPU
+            metric = copy.deepcopy(metric)
         metric = FrechetInceptionDistance(feature=metric, normalize=True, input_img_size=tuple(real.shape[1:]))
-    metric = metric.set_dtype(torch.float64)
+    metric = metric.set_dtype(torch.float64).to(device)
     rgb = GrayToRGB() if not metric.used_custom_model else nn.Identity()
     with torch.no_grad():
         for images, is_real in ((real, True), (fake, False)):
             for chunk in images.clamp(0, 1).split(batch_size):
-                metric.update(rgb(chunk.float()), real=is_real)
+                metric.update(rgb(chunk.float().to(device)), real=is_real)
     return float(metric.compute())
 
 

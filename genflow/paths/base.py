@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor
 
+from genflow.noise import standard_normal
+
 
 def broadcast_like(coeff: Tensor, x: Tensor) -> Tensor:
     """Reshape a per-sample coefficient of shape (B,) to broadcast against x of shape (B, ...)."""
@@ -85,7 +87,7 @@ class GaussianPath:
         return float((self.alpha(one) ** 2 + self.sigma(one) ** 2).sqrt())
 
     def prior_sample(self, shape, generator: torch.Generator | None = None, device=None) -> Tensor:
-        return self.prior_std * torch.randn(shape, generator=generator).to(device)
+        return self.prior_std * standard_normal(shape, generator, device)
 
     def prior_logp(self, x: Tensor) -> Tensor:
         """log N(x; 0, prior_std^2 I), summed over all but the batch dimension."""

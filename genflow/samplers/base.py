@@ -9,6 +9,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from genflow.model_function import ModelFunction
+from genflow.noise import standard_normal
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Sampler:
 
     @staticmethod
     def noise_like(x: Tensor, generator) -> Tensor:
-        return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        return standard_normal(x.shape, generator, x.device, x.dtype)
 
 
 SPACINGS = ("linspace", "trailing", "leading")
