@@ -101,7 +101,7 @@ def main():
         rows["diffusers"] = "not installed (pip install diffusers)"
     print(json.dumps(rows, indent=2))
     OUT.mkdir(exist_ok=True)
-    tag = "cuda" if device.type == "cuda" else "cpu"
+    tag = ("cuda" if device.type == "cuda" else "cpu") + ("_bf16" if args.bf16 else "")
     (OUT / f"unet_throughput_{tag}.json").write_text(json.dumps(rows, indent=2))
 
 
