@@ -58,5 +58,11 @@ def bare_loop(module, dm, loss_fn, steps: int, trained, clip: float | None = Non
     return BareTrainer(module, dm, loss_fn, trained, clip, ema).run(steps, warm)
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a wall-clock interval covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 
-import common  # noqa: F401  (tunes the host as the CLI does)
+from common import sync
 from genflow.compose import build_run
 
 OUT = Path(__file__).parent / "results"
@@ -33,11 +33,6 @@ def cifar_overrides(root: Path) -> list[str]:
 
     write_cifar10(root, n_per_batch=4)
     return ["data=cifar10", f"data.root={root}"]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def seconds(module, sampler, n, generator):

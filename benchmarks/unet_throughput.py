@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from common import sync
 from genflow.nets.unet import UNet
 
 OUT = Path(__file__).parent / "results"
@@ -37,11 +38,6 @@ def diffusers_unet():
                       down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
                       up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"), dropout=0.1)
     return net, lambda x, t: net(x, t * 1000).sample
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def measure(make, device, batch: int, steps: int, bf16: bool) -> dict:

@@ -85,15 +85,17 @@ def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
     t0 = cfg.t_eps if cfg.t_eps is not None else (0.0 if module.denoiser.kind == "velocity" else 1e-3)
     field = VelocityField(module.model_function(use_ema=cfg.use_ema))
     g = torch.Generator().manual_seed(cfg.seed)
-    logps, nfe = [], 0
+    logps, priors, nfe = [], [], 0
     for chunk in x.split(cfg.batch_size):
-        res = log_likelihood(field, module.normalize(chunk.to(module.device)), module.path.prior_logp, t0, 1.0, trace,
-                             cfg.noise, cfg.method, cfg.num_steps, cfg.rtol, cfg.atol, generator=g)
-        logps.append(res.logp.detach().cpu())
+        z = module.normalize(chunk.to(module.device))
+        res = log_likelihood(field, z, module.path.prior_logp, t0, 1.0, trace, cfg.noise, cfg.method,
+                             cfg.num_steps, cfg.rtol, cfg.atol, generator=g)
+        logps.append(res.logp.cpu())
+        priors.append(module.path.prior_logp(z.double()).cpu())
         nfe += res.nfe
     log_det = torch.log(module.data_scale.double()).sum().cpu()
     logp = torch.cat(logps) - log_det
-    prior = module.path.prior_logp(module.normalize(x.to(module.device)).double()).cpu() - log_det
+    prior = torch.cat(priors) - log_det
     d = x[0].numel()
     nll = -logp.mean().item()
     return {"nll_nats": nll, "nll_stderr": (logp.std() / math.sqrt(len(logp))).item(),

@@ -81,7 +81,8 @@ def sample(cfg: DictConfig) -> dict:
     title = f"{type(sampler).__name__} ({nfe} NFE)" + (f", {cfg.guidance.name} x{cfg.guidance.scale}" if
                                                         cfg.guidance else "")
     picture = plot_samples(x, out / "samples.png", labels=labels if (labels >= 0).any() else None, title=title)
-    summary = {"num_samples": len(x), "nfe": nfe, "device": str(module.device), "samples": str(out / "samples.npz"), "picture": str(picture)}
+    summary = {"num_samples": len(x), "nfe": nfe, "device": str(module.device), "samples": str(out / "samples.npz"),
+               "picture": str(picture)}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     log.info("wrote %s", json.dumps(summary))
     return summary

@@ -47,10 +47,9 @@ def test_sample_config_composes():
 def test_a_failing_constructor_is_reported_with_its_key_and_error():
     """Hydra's message ends with 'full_key: data'; the one-line error keeps the key and the error itself."""
     from hydra.errors import InstantiationException
+    from omegaconf import OmegaConf
 
     from genflow.runtime import instantiation_error_message
-
-    from omegaconf import OmegaConf
 
     cfg = OmegaConf.create({"data": {"_target_": "genflow.data.images.DigitsDataModule", "bogus": 1}})
     with pytest.raises(InstantiationException, match="full_key: data") as failed:
