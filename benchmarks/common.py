@@ -7,8 +7,8 @@ import time
 
 import torch
 
-from genflow.compose import build_run, quiet_trainer
-from genflow.host_tuning import tune_host
+from genflow.app.compose import build_run, quiet_trainer
+from genflow.app.host import tune_host
 
 tune_host()  # as the genflow CLI does
 

@@ -12,7 +12,7 @@ W=$(mktemp -d)
 mkdir -p "$R"
 export PYTHONUNBUFFERED=1
 PY=${PY:-python3}
-genflow() { "$PY" -c 'import sys; from genflow.cli import main; sys.exit(main())' "$@"; }
+genflow() { "$PY" -c 'import sys; from genflow.app.cli import main; sys.exit(main())' "$@"; }
 step() {
   local t0=$EPOCHREALTIME
   echo "=== $*"

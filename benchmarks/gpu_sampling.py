@@ -20,7 +20,7 @@ import torch
 from hydra.utils import instantiate
 
 from common import sync
-from genflow.compose import build_run
+from genflow.app.compose import build_run
 
 OUT = Path(__file__).parent / "results"
 

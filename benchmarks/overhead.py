@@ -34,8 +34,8 @@ import torch
 from hydra.utils import instantiate
 
 from common import BareTrainer, machine
-from genflow.compose import build_run, compose_config, quiet_trainer
-from genflow.train import build_trainer
+from genflow.app.compose import build_run, compose_config, quiet_trainer
+from genflow.app.train import build_trainer
 
 OUT = Path(__file__).parent / "results"
 SAMPLERS = {  # name: sampler overrides (fixed-step samplers first)

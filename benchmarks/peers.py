@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from common import bare_loop, machine, train_genflow  # noqa: E402
-from genflow.compose import build_run  # noqa: E402
+from genflow.app.compose import build_run  # noqa: E402
 from genflow.metrics.sample_distance import sample_distances  # noqa: E402
 from genflow.modules.ema import make_ema  # noqa: E402
 from genflow.samplers.ancestral import AncestralSampler  # noqa: E402

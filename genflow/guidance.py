@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from genflow.errors import UserError
-from genflow.model_function import ModelFunction
+from genflow.prediction import ModelFunction
 
 
 def batch_labels(labels: Tensor, x: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from genflow.couplings import COUPLINGS, couple
 from genflow.errors import check_choice
-from genflow.parameterization import regression_target
+from genflow.prediction import regression_target
 from genflow.paths.base import broadcast_like
 
 WEIGHTINGS = ("uniform", "sigma2", "likelihood")

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from genflow.model_function import ModelFunction
+from genflow.prediction import ModelFunction
 from genflow.paths.base import GaussianPath
 
 

@@ -6,10 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genflow.host_tuning import tune_host
 
 os.environ.setdefault("WANDB_MODE", "disabled")
-tune_host()  # as the genflow command does
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -21,7 +19,7 @@ def _seed():
 def run_cli(*args, cwd, timeout=300, check=True):
     """Run ``genflow <args>`` as a user would, in ``cwd``; returns the CompletedProcess."""
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-m", "genflow.cli", *args], cwd=cwd, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "genflow", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"genflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")

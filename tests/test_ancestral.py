@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from genflow.model_function import ModelFunction
+from genflow.prediction import ModelFunction
 from genflow.oracles import GaussianMixture, GaussianMixtureScore
 from genflow.paths import CosineSchedule, DiscreteVPPath, LinearSchedule
 from genflow.samplers.ancestral import AncestralSampler

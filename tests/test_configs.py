@@ -49,7 +49,7 @@ def test_a_failing_constructor_is_reported_with_its_key_and_error():
     from hydra.errors import InstantiationException
     from omegaconf import OmegaConf
 
-    from genflow.runtime import instantiation_error_message
+    from genflow.app.runtime import instantiation_error_message
 
     cfg = OmegaConf.create({"data": {"_target_": "genflow.data.images.DigitsDataModule", "bogus": 1}})
     with pytest.raises(InstantiationException, match="full_key: data") as failed:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from genflow.devices import resolve_device
+from genflow.app.devices import resolve_device
 from genflow.errors import UserError
 
 
@@ -11,7 +11,7 @@ def test_auto_takes_the_gpu_when_there_is_one(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr("genflow.devices._mps_available", lambda: False)
+    monkeypatch.setattr("genflow.app.devices._mps_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")
     assert resolve_device(" CPU ") == torch.device("cpu")
 
@@ -31,6 +31,6 @@ def test_a_missing_gpu_says_what_to_use_instead(monkeypatch):
     assert resolve_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(UserError, match=r"there are 2 CUDA GPU\(s\), cuda:0 to cuda:1"):
         resolve_device("cuda:2")
-    monkeypatch.setattr("genflow.devices._mps_available", lambda: False)
+    monkeypatch.setattr("genflow.app.devices._mps_available", lambda: False)
     with pytest.raises(UserError, match="MPS backend is not available"):
         resolve_device("mps")

@@ -80,8 +80,8 @@ def test_eval_nll_keeps_no_graph_through_the_solve(monkeypatch):
     grows with every function evaluation (500 digits at ~1,000 NFE took all 80 GB of an H100)."""
     from omegaconf import OmegaConf
 
-    import genflow.evaluate as evaluate
-    from genflow.compose import build_run
+    import genflow.app.evaluate as evaluate
+    from genflow.app.compose import build_run
 
     _, dm, module = build_run(["model=flow_matching", "data=moons", "net.hidden=16"])
     results, real = [], evaluate.log_likelihood

@@ -12,8 +12,8 @@ import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
 from conftest import REPO, find_run, run_cli
-from genflow.checkpointing import AtomicCheckpointIO
-from genflow.compose import quiet_trainer
+from genflow.app.checkpoints import AtomicCheckpointIO
+from genflow.app.compose import quiet_trainer
 from genflow.data.toy import ToyDataModule
 from genflow.data.vector import ShuffledBatches
 
@@ -55,7 +55,7 @@ def poisoned(self, *args, **kwargs):
     loss = call(self, *args, **kwargs)
     return loss * float("nan") if count[0] == 8 else loss
 o.DenoisingObjective.__call__ = poisoned
-from genflow.cli import main
+from genflow.app.cli import main
 sys.argv = ["genflow", *sys.argv[1:]]
 main()
 """

@@ -4,7 +4,7 @@ micro-batch gradients, clipping bounds what the optimizer sees, and the Trainer 
 import pytest
 import torch
 
-from genflow.compose import build_run, quiet_trainer
+from genflow.app.compose import build_run, quiet_trainer
 from genflow.errors import UserError
 
 

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from genflow.parameterization import KINDS, convert, from_x0_eps
+from genflow.prediction import KINDS, convert, from_x0_eps
 from genflow.paths import CondOTPath, DiscreteVPPath, GeometricSchedule, LinearSchedule, SubVPPath, VEPath, VPPath
 
 PATHS = [VPPath(LinearSchedule()), SubVPPath(LinearSchedule()), DiscreteVPPath(LinearSchedule(), 1000),

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from rich.console import Console
 
-from genflow import progress
-from genflow.compose import build_run, compose_config
-from genflow.progress import RunProgressColumn, ThrottledProgressBar
-from genflow.train import build_trainer
+from genflow.app import progress
+from genflow.app.compose import build_run, compose_config
+from genflow.app.progress import RunProgressColumn, ThrottledProgressBar
+from genflow.app.train import build_trainer
 
 
 def drawn_batches(monkeypatch, times, num_batches, stop_after):

@@ -6,7 +6,7 @@ from hydra.utils import instantiate
 
 from genflow.likelihood import VelocityField, log_likelihood
 from genflow.metrics.sample_distance import sample_distances
-from genflow.compose import build_run, quiet_trainer
+from genflow.app.compose import build_run, quiet_trainer
 
 # (model, sampler overrides) -- fewer sampling steps than the defaults to keep the suite fast
 MODELS = {

@@ -3,7 +3,7 @@
 import lightning as L
 import torch
 
-from genflow.compose import quiet_trainer
+from genflow.app.compose import quiet_trainer
 from genflow.data.toy import ToyDataModule
 from genflow.metrics.sample_distance import sample_distances
 from genflow.modules.diffusion import DiffusionModule

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from hydra.utils import instantiate
 
-from genflow.checkpointing import load_module
+from genflow.modules.loading import load_module
 from genflow.data.vector import VectorDataModule
 from genflow.samplers.pf_ode import ProbabilityFlowSampler
 

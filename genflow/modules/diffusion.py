@@ -10,9 +10,9 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor
 
-from genflow.denoiser import Denoiser
+from genflow.prediction import Denoiser
 from genflow.errors import UserError
-from genflow.model_function import NetworkModel
+from genflow.prediction import NetworkModel
 from genflow.modules.base import GenflowModule
 from genflow.modules.ema import make_ema
 from genflow.samplers.base import Sampler

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from genflow.model_function import ModelFunction
+from genflow.prediction import ModelFunction
 from genflow.noise import standard_normal
 
 
@@ -21,7 +21,7 @@ class SampleResult:
 class Sampler:
     """Base class: ``sample(model, shape)`` integrates from the prior at t = 1 towards t = 0.
 
-    ``model`` is a :class:`~genflow.model_function.ModelFunction`; its path defines the process.
+    ``model`` is a :class:`~genflow.prediction.ModelFunction`; its path defines the process.
     """
 
     #: the parameterizations a sampler needs from the model; every model can supply any of them.

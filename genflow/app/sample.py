@@ -11,15 +11,15 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genflow.checkpointing import load_module
-from genflow.devices import resolve_device
+from genflow.modules.loading import load_module
+from genflow.app.devices import resolve_device
 from genflow.errors import UserError
 from genflow.guidance import ClassifierFreeGuidance, ClassifierGuidance, check_label
 from genflow.modules.classifier import NoisyClassifierModule
-from genflow.plotting import plot_samples
-from genflow.runtime import report_user_errors, run_dir, save_resolved_config
+from genflow.app.plotting import plot_samples
+from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
 
-log = logging.getLogger("genflow.sample")
+log = logging.getLogger("genflow.app.sample")
 
 
 def guided_models(module, cfg: DictConfig):
@@ -88,6 +88,6 @@ def sample(cfg: DictConfig) -> dict:
     return summary
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="sample")
+@hydra.main(version_base=None, config_path="pkg://genflow.conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
     sample(cfg)

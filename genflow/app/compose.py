@@ -13,8 +13,8 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from genflow.lightning_notices import silence_lightning_notices
-from genflow.train import build_data, build_module
+from genflow.app.lightning_notices import silence_lightning_notices
+from genflow.app.train import build_data, build_module
 
 
 def compose_config(overrides=(), name: str = "train") -> DictConfig:

@@ -13,17 +13,18 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from genflow.callbacks import SamplePlotCallback, log_picture
-from genflow.checkpointing import AtomicCheckpointIO, resolve_checkpoint
+from genflow.app.callbacks import SamplePlotCallback, log_picture
+from genflow.app.checkpoints import AtomicCheckpointIO
+from genflow.modules.loading import resolve_checkpoint
 from genflow.errors import UserError
-from genflow.lightning_notices import silence_lightning_notices
+from genflow.app.lightning_notices import silence_lightning_notices
 from genflow.metrics.sample_distance import sample_distances
 from genflow.modules.base import OPTIMIZATION_KEYS
-from genflow.plotting import plot_samples
-from genflow.progress import ThrottledProgressBar
-from genflow.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
+from genflow.app.plotting import plot_samples
+from genflow.app.progress import ThrottledProgressBar
+from genflow.app.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
 
-log = logging.getLogger("genflow.train")
+log = logging.getLogger("genflow.app.train")
 
 
 def build_data(cfg: DictConfig):
@@ -156,6 +157,6 @@ def objective_value(cfg: DictConfig, metrics: dict) -> float | None:
     return float(metrics[cfg.optimize_metric])
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="train")
+@hydra.main(version_base=None, config_path="pkg://genflow.conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     return objective_value(cfg, train(cfg))

@@ -8,9 +8,9 @@ import sys
 from genflow.errors import UserError
 
 COMMANDS = {
-    "train": ("genflow.train", "train", "train a model (Hydra app: genflow train --help)"),
-    "sample": ("genflow.sample", "sample", "draw samples from a checkpoint: genflow sample ckpt=<run>/checkpoints/last.ckpt"),
-    "eval": ("genflow.evaluate", "eval", "evaluate a checkpoint: genflow eval ckpt=... metric=nll"),
+    "train": ("genflow.app.train", "train", "train a model (Hydra app: genflow train --help)"),
+    "sample": ("genflow.app.sample", "sample", "draw samples from a checkpoint: genflow sample ckpt=<run>/checkpoints/last.ckpt"),
+    "eval": ("genflow.app.evaluate", "eval", "evaluate a checkpoint: genflow eval ckpt=... metric=nll"),
 }
 
 USAGE = """usage: genflow <command> [hydra overrides] [--help] [--cfg job] [-m]
@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"unknown command {command!r}; valid commands: {', '.join(COMMANDS)}")
     module_name, config_name, _ = COMMANDS[command]
     if not any(a in ("--help", "-h", "--hydra-help", "--shell-completion", "-sc") for a in rest):
-        from genflow.config_check import validate
+        from genflow.app.validation import validate
 
         try:
             validate(config_name, rest)
         except UserError as e:
             return _error(" ".join(str(e).split()))
-    from genflow import runtime
-    from genflow.host_tuning import tune_host
+    from genflow.app import runtime
+    from genflow.app.host import tune_host
 
     tune_host()  # malloc keeps freed activations; no failing NVML probe per optimizer step
     runtime.LAUNCH_ARGV = list(sys.argv)  # what Lightning's DDP launcher must re-run for the other ranks

@@ -21,12 +21,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from genflow.checkpointing import load_module
-from genflow.devices import resolve_device
+from genflow.modules.loading import load_module
+from genflow.app.devices import resolve_device
 from genflow.errors import UserError, check_choice
 from genflow.likelihood import VelocityField, log_likelihood
 from genflow.metrics.sample_distance import sample_distances
-from genflow.runtime import report_user_errors, run_dir, save_resolved_config
+from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.eval")
 METRICS = ("nll", "bpd", "sample_distance", "fid", "fd_digits")
@@ -131,6 +131,6 @@ def evaluate(cfg: DictConfig) -> dict:
     return metrics
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="eval")
+@hydra.main(version_base=None, config_path="pkg://genflow.conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from genflow.plotting import plot_samples
+from genflow.app.plotting import plot_samples
 
 
 class SamplePlotCallback(L.Callback):

@@ -55,7 +55,7 @@ def instantiation_error_message(e: InstantiationException) -> str:
     return f"could not build {keys[0] if keys else 'the configured object'}: {body[-1] if body else repr(e)}"
 
 
-LAUNCH_ARGV: list[str] | None = None  # the command line as typed, set by genflow.cli
+LAUNCH_ARGV: list[str] | None = None  # the command line as typed, set by genflow.app.cli
 
 
 def restore_launch_argv() -> None:
