@@ -13,7 +13,7 @@ $(BIN)/genflow: pyproject.toml
 	touch $(BIN)/genflow
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 lint: install
 	$(BIN)/python -m compileall -q genflow tests benchmarks

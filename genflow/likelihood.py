@@ -18,7 +18,7 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from genflow.errors import check_choice
 from genflow.noise import standard_normal
-from genflow.ode import solver_options
+from genflow.samplers.pf_ode import solver_options, torchdiffeq_method
 
 TRACES = ("exact", "hutchinson")
 NOISES = ("rademacher", "gaussian")
@@ -93,10 +93,11 @@ def log_likelihood(field: nn.Module, x: Tensor, prior_logp, t0: float = 0.0, t1:
     zeros = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     state = (x, zeros) + ((zeros, zeros) if regularize else ())
     times = torch.tensor([t0, t1], dtype=x.dtype, device=x.device)
-    options = solver_options(method, t0, t1, num_steps)
+    options = solver_options(method, torch.linspace(t0, t1, num_steps + 1, dtype=torch.float64))
     solve = odeint_adjoint if adjoint else odeint
     kwargs = {"adjoint_params": tuple(field.parameters())} if adjoint else {}
-    out = solve(dyn, state, times, method=method, rtol=rtol, atol=atol, options=options, **kwargs)
+    out = solve(dyn, state, times, method=torchdiffeq_method(method), rtol=rtol, atol=atol, options=options,
+                **kwargs)
     final = [o[-1] for o in out]
     logp = prior_logp(final[0]) + final[1]
     return LikelihoodResult(logp, final[0], dyn.nfe, *(final[2:] if regularize else ()))
@@ -110,4 +111,4 @@ class VelocityField(nn.Module):
         self.model = model
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        return self.model(x, t, "velocity")
+        return self.model(x, t).velocity

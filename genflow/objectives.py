@@ -26,6 +26,8 @@ WEIGHTINGS = ("uniform", "sigma2", "likelihood")
 
 
 class DenoisingObjective:
+    deterministic_only = False  # any sampler applies
+
     def __init__(self, weighting: str = "uniform", t_eps: float = 1e-3, p_uncond: float = 0.1,
                  coupling: str = "independent"):
         check_choice("model.objective.weighting", weighting, WEIGHTINGS)
@@ -65,7 +67,7 @@ class MaximumLikelihoodObjective:
     denoiser's velocity field integrated from t = 0 (data) to 1 (prior), plus optional RNODE
     regularisers (Finlay et al. 2020): kinetic energy int ||v||^2 and Jacobian norm int ||e^T J||^2."""
 
-    deterministic_only = True
+    deterministic_only = True  # a velocity field without a Gaussian path: only the ODE applies
 
     def __init__(self, trace: str = "exact", noise: str = "rademacher", method: str = "dopri5",
                  num_steps: int = 10, rtol: float = 1e-5, atol: float = 1e-5, adjoint: bool = False,

@@ -9,98 +9,139 @@ and the pair is recovered from any one of them (for velocity: solve the 2x2 syst
 Because each conversion is affine in the prediction, mixing predictions (guidance, ensembles)
 commutes with conversion.
 
-``Denoiser(x_t, t, y)`` is a network with its path and parameterization; for ``score`` the network
-output is divided by sigma(t) (Song & Ermon 2020, technique 3), so the network itself predicts the
-unit-scale quantity -eps. A model function maps (x, t) to a prediction in any parameterization and
-counts its function evaluations (NFE); networks, the Gaussian-mixture oracle and guided models all
-present this interface, so every sampler drives every model.
+A model function maps (x, t) to a :class:`Prediction`: one network evaluation, readable in every
+parameterization (``pred.eps``, ``pred.x0``, ``pred.score``, ``pred.velocity``), converted on demand
+through the path. Networks, the Gaussian-mixture oracle and guided models all present this interface,
+so every sampler drives every model, and the model function counts its evaluations (NFE).
+Time t is a number, a 0-d tensor (one time for the batch) or a (B,) tensor.
 """
 
 from __future__ import annotations
+
+from functools import cached_property
 
 import torch
 from torch import Tensor, nn
 
 from genflow.errors import UserError, check_choice
-from genflow.paths.base import GaussianPath, broadcast_like, collapse_uniform
+from genflow.paths.base import GaussianPath, PathCoefficients, as_time, broadcast_like
 
 KINDS = ("eps", "score", "x0", "velocity")
 
 
-def _coeffs(path: GaussianPath, t: Tensor, x: Tensor):
-    """(alpha, sigma, alpha', sigma') at t, shaped to broadcast against x; one time for the whole
-    batch (stride 0) is computed on one element."""
-    return tuple(broadcast_like(c, x) for c in path.coefficients(collapse_uniform(t)))
-
-
-def _check_kind(kind: str) -> None:
+def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown parameterization {kind!r}; valid: {', '.join(KINDS)}")
 
 
-def to_x0_eps(pred: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath,
-              coeffs=None) -> tuple[Tensor, Tensor]:
-    """Recover (x0, eps) from a prediction of ``kind`` at (x, t)."""
-    _check_kind(kind)
-    a, s, da, ds = coeffs or _coeffs(path, t, x)
+def to_x0_eps(pred: Tensor, kind: str, x: Tensor, c: PathCoefficients) -> tuple[Tensor, Tensor]:
+    """Recover (x0, eps) from a prediction of ``kind`` at x, with coefficients ``c`` shaped like x.
+    x0 from eps or score divides by alpha: undefined where alpha = 0 (t = 1 on a flow path)."""
+    check_kind(kind)
     if kind == "velocity":
-        det = a * ds - s * da
-        return (ds * x - s * pred) / det, (a * pred - da * x) / det
-    if kind == "eps":
-        return (x - s * pred) / a.clamp_min(1e-8), pred
-    if kind == "score":
-        eps = -s * pred
-        return (x - s * eps) / a.clamp_min(1e-8), eps
-    return pred, (x - a * pred) / s.clamp_min(1e-12)
-
-
-def from_x0_eps(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath,
-                coeffs=None) -> Tensor:
-    """Express the pair (x0, eps) as a prediction of ``kind`` (no path coefficients for eps and x0)."""
-    if kind == "eps":
-        return eps
+        det = c.alpha * c.d_sigma - c.sigma * c.d_alpha
+        return (c.d_sigma * x - c.sigma * pred) / det, (c.alpha * pred - c.d_alpha * x) / det
     if kind == "x0":
-        return x0
-    _check_kind(kind)
-    _, s, da, ds = coeffs or _coeffs(path, t, x)
-    if kind == "score":
-        return -eps / s.clamp_min(1e-12)
-    return da * x0 + ds * eps
+        return pred, (x - c.alpha * pred) / c.sigma
+    eps = pred if kind == "eps" else -c.sigma * pred
+    return (x - c.sigma * eps) / c.alpha, eps
 
 
-def convert(pred: Tensor, src: str, dst: str, x: Tensor, t: Tensor, path: GaussianPath) -> Tensor:
-    """Convert a prediction from parameterization ``src`` to ``dst`` at (x, t); the path's
-    coefficients are computed once (only sigma between eps and score)."""
-    if src == dst:
-        return pred
-    # Direct forms that avoid dividing by alpha (which vanishes at t = 1 on flow paths).
-    if {src, dst} == {"eps", "score"}:
-        s = broadcast_like(path.sigma(collapse_uniform(t)), x)
-        return -pred / s.clamp_min(1e-12) if dst == "score" else -s * pred
-    coeffs = _coeffs(path, t, x)
-    return from_x0_eps(*to_x0_eps(pred, src, x, t, path, coeffs), dst, x, t, path, coeffs)
+def from_x0_eps(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t, path: GaussianPath) -> Tensor:
+    """Express the pair (x0, eps) as a prediction of ``kind`` at (x, t)."""
+    return Prediction(x, as_time(t, x), path, x0=x0, eps=eps).as_kind(kind)
 
 
-def regression_target(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t: Tensor, path: GaussianPath) -> Tensor:
+def convert(pred: Tensor, src: str, dst: str, x: Tensor, t, path: GaussianPath) -> Tensor:
+    """Convert a prediction from parameterization ``src`` to ``dst`` at (x, t)."""
+    check_kind(dst)
+    return Prediction(x, as_time(t, x), path, src, pred).as_kind(dst)
+
+
+def regression_target(x0: Tensor, eps: Tensor, kind: str, x: Tensor, t, path: GaussianPath) -> Tensor:
     """The conditional target a network of ``kind`` regresses onto for the pair (x0, eps)."""
     return from_x0_eps(x0, eps, kind, x, t, path)
 
 
+class Prediction:
+    """A prediction at (x, t) readable as eps, score, x0 or velocity; conversions are computed once, on
+    first use, and need no more path coefficients than they use (eps <-> score: sigma only).
+
+    Built from one raw output of a ``kind`` or from an exact pair (x0, eps)."""
+
+    def __init__(self, x: Tensor, t: Tensor, path: GaussianPath, kind: str | None = None, raw: Tensor | None = None,
+                 x0: Tensor | None = None, eps: Tensor | None = None):
+        self.x, self.t, self.path, self.kind, self.raw = x, t, path, kind, raw
+        if kind is None:
+            if x0 is None or eps is None:
+                raise ValueError("a Prediction needs a kind and its raw output, or the pair (x0, eps)")
+            self.__dict__["pair"] = (x0, eps)
+        else:
+            check_kind(kind)
+
+    @cached_property
+    def coefficients(self) -> PathCoefficients:
+        return self.path.coefficients(self.t).like(self.x)
+
+    @cached_property
+    def sigma_t(self) -> Tensor:
+        return broadcast_like(self.path.sigma(self.t), self.x)
+
+    @cached_property
+    def pair(self) -> tuple[Tensor, Tensor]:
+        return to_x0_eps(self.raw, self.kind, self.x, self.coefficients)
+
+    @cached_property
+    def eps(self) -> Tensor:
+        if self.kind == "eps":
+            return self.raw
+        if self.kind == "score":
+            return -self.sigma_t * self.raw
+        return self.pair[1]
+
+    @cached_property
+    def score(self) -> Tensor:
+        if self.kind == "score":
+            return self.raw
+        return -self.eps / self.sigma_t
+
+    @cached_property
+    def x0(self) -> Tensor:
+        return self.raw if self.kind == "x0" else self.pair[0]
+
+    @cached_property
+    def velocity(self) -> Tensor:
+        if self.kind == "velocity":
+            return self.raw
+        c = self.coefficients
+        return c.d_alpha * self.x0 + c.d_sigma * self.eps
+
+    def as_kind(self, kind: str) -> Tensor:
+        check_kind(kind)
+        return getattr(self, kind)
+
+
 class Denoiser(nn.Module):
+    """A network with its Gaussian path and parameterization: ``Denoiser(x_t, t, y)`` returns the raw
+    prediction of kind ``eps | score | x0 | velocity``. For ``score`` the network output is divided by
+    sigma(t) (Song & Ermon 2020, technique 3), so the network itself predicts the unit-scale -eps and
+    training stays well conditioned. The network always receives one time per sample."""
+
     def __init__(self, net: nn.Module, path: GaussianPath, kind: str):
         super().__init__()
         check_choice("model.parameterization", kind, KINDS)
         self.net, self.path, self.kind = net, path, kind
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        out = self.net(x, t, y)
+    def forward(self, x: Tensor, t, y: Tensor | None = None) -> Tensor:
+        t = as_time(t, x)
+        out = self.net(x, t.expand(x.shape[0]) if t.dim() == 0 else t, y)
         if self.kind == "score":
-            out = out / broadcast_like(self.path.sigma(collapse_uniform(t)), out)
+            out = out / broadcast_like(self.path.sigma(t), out)
         return out
 
 
 class ModelFunction:
-    """Base: subclasses set ``path`` and ``kind`` and implement ``raw(x, t)``."""
+    """Base: subclasses set ``path`` and ``kind`` and implement ``raw(x, t)``, or override ``predict``."""
 
     path: GaussianPath
     kind: str
@@ -115,19 +156,19 @@ class ModelFunction:
         """Prediction given per-sample labels y (-1: the null label); conditional models only."""
         raise UserError(f"{type(self).__name__} is not a conditional model")
 
-    def __call__(self, x: Tensor, t: Tensor, kind: str) -> Tensor:
-        """Prediction of ``kind`` at (x, t); t is a scalar or a (B,) tensor."""
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        if t.dim() == 0:
-            t = t.expand(x.shape[0])
+    def predict(self, x: Tensor, t: Tensor) -> Prediction:
+        return Prediction(x, t, self.path, self.kind, self.raw(x, t))
+
+    def __call__(self, x: Tensor, t) -> Prediction:
+        """The prediction at (x, t); one function evaluation."""
         self.nfe += 1
-        return convert(self.raw(x, t), self.kind, kind, x, t, self.path)
+        return self.predict(x, as_time(t, x))
 
 
 class NetworkModel(ModelFunction):
     """A trained denoiser network, optionally conditioned on fixed labels ``y``."""
 
-    def __init__(self, denoiser, labels: Tensor | None = None):
+    def __init__(self, denoiser: Denoiser, labels: Tensor | None = None):
         super().__init__()
         self.denoiser, self.labels = denoiser, labels
         self.path, self.kind = denoiser.path, denoiser.kind
@@ -139,3 +180,27 @@ class NetworkModel(ModelFunction):
         if getattr(self.denoiser.net, "labels", None) is None:
             raise UserError("classifier-free guidance needs a conditional model (train with conditional=true)")
         return self.denoiser(x, t, y)
+
+
+class ThresholdedModel(ModelFunction):
+    """x0 clipping (Ho et al. 2020's clip_denoised) and dynamic thresholding (Saharia et al. 2022) around
+    a model function: x0_hat is clipped to [-c, c] ("static"), or per sample scaled by
+    s = max(quantile(|x0_hat|, p), c) and clipped to [-s, s] then divided by s / c ("dynamic"); eps is
+    then re-derived, eps = (x - alpha x0) / sigma, so every parameterization agrees with the clipped x0."""
+
+    def __init__(self, model: ModelFunction, mode: str, value: float = 1.0, percentile: float = 0.995):
+        super().__init__()
+        self.model, self.mode, self.value, self.percentile = model, mode, float(value), float(percentile)
+        self.path, self.kind = model.path, model.kind
+
+    def predict(self, x: Tensor, t: Tensor) -> Prediction:
+        pred = self.model.predict(x, t)
+        x0 = pred.x0
+        if self.mode == "dynamic":
+            s = torch.quantile(x0.detach().flatten(1).abs().float(), self.percentile, dim=1).to(x0.dtype)
+            s = broadcast_like(s.clamp_min(self.value), x0)
+            x0 = x0.clamp(-s, s) * (self.value / s)
+        else:
+            x0 = x0.clamp(-self.value, self.value)
+        eps = (x - pred.coefficients.alpha * x0) / pred.coefficients.sigma
+        return Prediction(x, t, self.path, x0=x0, eps=eps)

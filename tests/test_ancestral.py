@@ -1,13 +1,15 @@
-"""Ancestral sampling with the exact eps of a Gaussian reproduces its mean and covariance."""
+"""Ancestral sampling with the exact eps of a Gaussian reproduces its mean and covariance; one step is
+DDPM's Algorithm 2; the discrete spacings pick the published timesteps."""
 
 import pytest
 import torch
 
-from genflow.prediction import ModelFunction
 from genflow.oracles import GaussianMixture, GaussianMixtureScore
 from genflow.paths import CosineSchedule, DiscreteVPPath, LinearSchedule
+from genflow.prediction import ModelFunction
 from genflow.samplers.ancestral import AncestralSampler
-from genflow.samplers.base import SPACINGS, strided_discrete_grid
+from genflow.samplers.base import draw
+from genflow.samplers.grids import SPACINGS, DiscreteGrid, TimeGrid, strided
 
 MEAN = torch.tensor([1.0, -0.5], dtype=torch.float64)
 COV = torch.tensor([[0.30, 0.10], [0.10, 0.20]], dtype=torch.float64)
@@ -26,37 +28,38 @@ def moments_error(x):
 @pytest.mark.parametrize("schedule", [LinearSchedule(), CosineSchedule()], ids=["linear", "cosine"])
 def test_exact_eps_reproduces_gaussian(variance, schedule):
     path = DiscreteVPPath(schedule, 1000)
-    res = AncestralSampler(variance=variance, progress=False).sample(
-        gaussian(path), (20_000, 2), torch.Generator().manual_seed(0))
-    assert res.nfe == 1000
+    res = draw(gaussian(path), AncestralSampler(250, variance=variance, progress=False), (20_000, 2),
+               generator=torch.Generator().manual_seed(0))
+    assert res.nfe == 250
     mean_err, cov_err = moments_error(res.x)
     # sampling error of 20k draws: ~0.004 on the mean, ~0.003 on the covariance
     assert mean_err < 0.02 and cov_err < 0.02, (mean_err, cov_err)
 
 
-class ScaledScore(ModelFunction):
-    """A deliberately wrong model: the exact score times a constant."""
+class ScaledEps(ModelFunction):
+    """A deliberately wrong model: the exact eps times a constant."""
 
-    kind = "score"
+    kind = "eps"
 
     def __init__(self, exact, factor):
         super().__init__()
         self.exact, self.factor, self.path = exact, factor, exact.path
 
     def raw(self, x, t):
-        return self.factor * self.exact.raw(x, t)
+        return self.factor * self.exact(x, t).eps
 
 
 def test_a_wrong_eps_fails_the_same_bound():
     path = DiscreteVPPath(LinearSchedule(), 1000)
-    res = AncestralSampler(progress=False).sample(ScaledScore(gaussian(path), 0.8), (20_000, 2),
-                                                  torch.Generator().manual_seed(0))
+    res = draw(ScaledEps(gaussian(path), 0.8), AncestralSampler(250, progress=False), (20_000, 2),
+               generator=torch.Generator().manual_seed(0))
     mean_err, cov_err = moments_error(res.x)
     assert max(mean_err, cov_err) > 0.02
 
 
 def test_update_is_ddpm_algorithm_2():
-    """One step equals x_{t-1} = 1/sqrt(a_t) (x_t - beta_t / sqrt(1 - ab_t) eps) + sigma_t z."""
+    """One step equals x_{t-1} = 1/sqrt(a_t) (x_t - beta_t / sqrt(1 - ab_t) eps) + sigma_t z, and the jump
+    at the end lands on x0_hat."""
     path = DiscreteVPPath(LinearSchedule(), 1000)
     eps_value = torch.randn(4, 2)
 
@@ -70,35 +73,43 @@ def test_update_is_ddpm_algorithm_2():
         def raw(self, x, t):
             return eps_value
 
-    sampler = AncestralSampler(num_steps=None, progress=False)
+    sampler = AncestralSampler(progress=False, x0_clip="none")
     x_t = torch.randn(4, 2)
-    sampler.grid = lambda p: torch.tensor([1.0, 0.999, 0.0])  # one noisy step, then the last
     z = torch.randn(4, 2, generator=torch.Generator().manual_seed(3))
     sampler.noise_like = lambda x, g: z
-    x = x_t.clone()
-    out = sampler.run(Const(), x, None)  # grid and noise patched above
+    grid = TimeGrid(torch.tensor([1.0, 0.999, 0.998], dtype=torch.float64), denoise=True)
+    out = sampler.sample(Const(), x_t.clone(), grid).x
     beta, ab = path.betas[-1].float(), path.alphabar[-1].float()
     x_prev = (x_t - beta / (1 - ab).sqrt() * eps_value) / (1 - beta).sqrt() + beta.sqrt() * z
-    ab_prev = path.alphabar[-2].float()
-    x0 = (x_prev - (1 - ab_prev).sqrt() * eps_value) / ab_prev.sqrt()  # last step lands on x0_hat
+    beta2, ab2 = path.betas[-2].float(), path.alphabar[-2].float()
+    x_prev2 = (x_prev - beta2 / (1 - ab2).sqrt() * eps_value) / (1 - beta2).sqrt()  # no noise on the last walk step
+    ab3 = path.alphabar[-3].float()
+    x0 = (x_prev2 - (1 - ab3).sqrt() * eps_value) / ab3.sqrt()  # the jump lands on x0_hat
     assert torch.allclose(out, x0, atol=1e-4)
 
 
 def test_spacings_pick_the_published_timesteps():
     """Lin et al. 2024 / diffusers (N = 1000, 10 steps; their 0-based timesteps are our indices into alphabar)."""
     times = DiscreteVPPath(LinearSchedule(), 1000).discrete_times
-    index = {s: (strided_discrete_grid(times, 10, s) * 1000).round().long() - 1 for s in SPACINGS}
+    index = {s: (strided(times, 10, s) * 1000).round().long() - 1 for s in SPACINGS}
     assert index["linspace"].tolist() == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
     assert index["leading"].tolist() == [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]
     assert index["trailing"].tolist() == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
-    assert strided_discrete_grid(times, 2, "trailing").tolist() == pytest.approx([1.0, 0.5])
+    assert strided(times, 2, "trailing").tolist() == pytest.approx([1.0, 0.5])
+
+
+def test_a_discrete_grid_of_num_steps_costs_num_steps_evaluations():
+    path = DiscreteVPPath(LinearSchedule(), 1000)
+    for denoise in (True, False):
+        assert DiscreteGrid(denoise=denoise)(path, 10).num_steps == 10
+    assert len(DiscreteGrid()(path, None).times) == 1000  # null: every step, the last of them the jump
 
 
 @pytest.mark.parametrize("spacing", SPACINGS)
 def test_every_spacing_samples_the_gaussian(spacing):
     path = DiscreteVPPath(LinearSchedule(), 1000)
-    res = AncestralSampler(num_steps=250, spacing=spacing, progress=False).sample(
-        gaussian(path), (20_000, 2), torch.Generator().manual_seed(2))
+    res = draw(gaussian(path), AncestralSampler(num_steps=250, progress=False), (20_000, 2), DiscreteGrid(spacing),
+               torch.Generator().manual_seed(2))
     assert res.nfe == 250
     mean_err, cov_err = moments_error(res.x)
     assert mean_err < 0.02 and cov_err < 0.02, (spacing, mean_err, cov_err)

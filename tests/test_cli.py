@@ -87,7 +87,7 @@ def test_help_and_cfg(tmp_path):
     hydra_help = run_cli("train", "--help", cwd=tmp_path).stdout
     for group in ("model", "net", "data", "schedule", "sampler", "guidance", "trainer", "logger"):
         assert f"{group}:" in hydra_help
-    job = run_cli("train", "--cfg", "job", "model=ddpm", "schedule=cosine", cwd=tmp_path).stdout
+    job = run_cli("train", "--cfg", "job", "model=ddpm", "path/schedule=cosine", cwd=tmp_path).stdout
     assert "CosineSchedule" in job and "DiffusionModule" in job
 
 
@@ -99,7 +99,7 @@ def test_help_and_cfg(tmp_path):
     (["sample", "ckpt=/nonexistent/last.ckpt"], "/nonexistent/last.ckpt"),
     (["sample"], "ckpt"),
     (["frobnicate"], "valid commands: train, sample, eval"),
-    (["train", "model=ncsn", "schedule=linear"], "needs schedule=geometric"),
+    (["train", "model=ncsn", "path/schedule=linear"], "needs path/schedule=geometric"),
     (["train", "path.num_steps=4"], "path.num_steps=4 is too few for this schedule"),
     (["train", "model=ffjord", "sampler=annealed_langevin"], "does not apply to a continuous normalizing flow"),
 ])

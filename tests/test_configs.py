@@ -4,6 +4,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 GROUPS_NEEDING_DATA_ARGS = {"net", "model", "logger", "trainer"}
 
@@ -12,8 +13,9 @@ def options():
     GlobalHydra.instance().clear()
     with initialize_config_module("genflow.conf", version_base=None):
         loader = GlobalHydra.instance().config_loader()
-        return [(g, o) for g in sorted(loader.list_groups("")) if g != "hydra"
-                for o in sorted(loader.get_group_options(g))]
+        groups = [g for g in sorted(loader.list_groups("")) if g != "hydra"]
+        groups += [f"{g}/{sub}" for g in groups for sub in loader.list_groups(g)]  # nested: path/schedule
+        return [(g, o) for g in sorted(groups) for o in sorted(loader.get_group_options(g)) if g != "model/base"]
 
 
 OPTIONS = options()
@@ -22,19 +24,21 @@ OPTIONS = options()
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(group, option, tmp_path):
     overrides = [f"{group}={option}"] + (["data.path=x.npy"] if option == "file" else [])
-    # variance-exploding paths go with the geometric schedule (other pairs are a one-line error)
-    overrides += {("path", "ve"): ["schedule=geometric"], ("path", "ncsn"): ["schedule=geometric"],
-                  ("schedule", "geometric"): ["path=ve"]}.get((group, option), [])
+    # the geometric schedule goes with a variance-exploding path, the others with variance-preserving ones
+    overrides = {("path/schedule", "geometric"): ["path=ve"] + overrides}.get((group, option), overrides)
     GlobalHydra.instance().clear()
     with initialize_config_module("genflow.conf", version_base=None):
         cfg = compose("train", overrides=overrides, return_hydra_config=group == "sweep")
     if group == "sweep":  # a global preset: it sets the sweeper and the metric it minimises
         assert "optuna" in cfg.hydra.sweeper._target_.lower() and cfg.optimize_metric
         return
-    assert cfg[group] is not None or option == "none"
-    if group in ("path", "schedule", "sampler") or (group == "data" and option != "file"):
-        obj = instantiate(cfg[group])
-        assert obj is not None
+    node = OmegaConf.select(cfg, group.replace("/", "."))
+    assert node is not None or option == "none"
+    if group in ("path", "path/schedule", "sampler", "grid", "guidance") or (group == "data" and option != "file"):
+        if group == "guidance" and option == "classifier":
+            node.classifier_ckpt = "x.ckpt"
+        obj = instantiate(node) if node else None
+        assert obj is not None or option == "none"
 
 
 def test_sample_config_composes():

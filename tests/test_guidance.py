@@ -7,6 +7,7 @@ from genflow.guidance import ClassifierFreeGuidance, ClassifierGuidance
 from genflow.oracles import GaussianMixture, GaussianMixtureScore
 from genflow.paths import CondOTPath, DiscreteVPPath, LinearSchedule, VPPath
 from genflow.samplers.ancestral import AncestralSampler
+from genflow.samplers.base import draw
 from genflow.samplers.euler_maruyama import EulerMaruyamaSampler
 from genflow.samplers.pf_ode import ProbabilityFlowSampler
 
@@ -20,7 +21,7 @@ def nearest_mode(x):
 
 def cfg_samples(path, sampler, label, scale):
     model = ClassifierFreeGuidance(GaussianMixtureScore(MIXTURE, path), torch.tensor(label), scale)
-    return sampler.sample(model, (N, 2), torch.Generator().manual_seed(0))
+    return draw(model, sampler, (N, 2), generator=torch.Generator().manual_seed(0))
 
 
 SETUPS = [(VPPath(LinearSchedule()), EulerMaruyamaSampler(200, progress=False)),
@@ -54,7 +55,7 @@ def test_larger_scale_concentrates_on_the_class(path, sampler):
     posterior = {}
     for scale in (1.0, 4.0):
         model = ClassifierFreeGuidance(GaussianMixtureScore(OVERLAP, path), torch.tensor(1), scale)
-        x = sampler.sample(model, (2000, 2), torch.Generator().manual_seed(0)).x
+        x = draw(model, sampler, (2000, 2), generator=torch.Generator().manual_seed(0)).x
         posterior[scale] = OVERLAP.log_posterior(x.double(), torch.zeros(len(x)), None).exp()[:, 1].mean().item()
     # measured: E p(y=1|x) = 0.834 under the exact conditional (all three samplers); 0.976-0.996 at scale 4
     assert 0.80 < posterior[1.0] < 0.87 and posterior[4.0] > posterior[1.0] + 0.08, posterior
@@ -65,10 +66,11 @@ def test_classifier_guidance_with_the_exact_classifier_is_conditioning():
     uncond = GaussianMixtureScore(MIXTURE, path)
     log_probs = lambda x, t: MIXTURE.log_posterior(x, t, path)  # noqa: E731
     guided = ClassifierGuidance(uncond, log_probs, torch.tensor(2), 1.0)
-    x = EulerMaruyamaSampler(150, progress=False).sample(guided, (2000, 2), torch.Generator().manual_seed(0)).x
+    x = draw(guided, EulerMaruyamaSampler(150, progress=False), (2000, 2), generator=torch.Generator().manual_seed(0)).x
     assert (nearest_mode(x) == 2).float().mean() > 0.97
     unguided = ClassifierGuidance(uncond, log_probs, torch.tensor(2), 0.0)
-    x0 = EulerMaruyamaSampler(150, progress=False).sample(unguided, (2000, 2), torch.Generator().manual_seed(0)).x
+    x0 = draw(unguided, EulerMaruyamaSampler(150, progress=False), (2000, 2),
+              generator=torch.Generator().manual_seed(0)).x
     assert abs((nearest_mode(x0) == 2).float().mean().item() - 0.2) < 0.03
 
 

@@ -125,21 +125,33 @@ IMAGE_TINY = ["trainer.max_steps=2", "data.batch_size=4", "num_samples=4", "path
               "checkpoint_every_n_steps=1", "plot_every_n_steps=1"]
 
 
+# the DDPM paper's U-Net shrunk to a few thousand parameters: the 35.7M-parameter one takes minutes per step
+# on a busy CPU (its size is checked above, and data=cifar10 choosing it in test_cifar10_chooses_the_papers_recipe)
+TINY_UNET = ["net.ch=8", "net.ch_mult=[1,2]", "net.num_res_blocks=1", "net.num_groups=4"]
+
+
+def test_cifar10_chooses_the_papers_recipe():
+    from genflow.app.compose import compose_config
+
+    cfg = compose_config(["data=cifar10"])
+    assert (cfg.net.ch, list(cfg.net.ch_mult), cfg.net.num_res_blocks, list(cfg.net.attn_resolutions)) == (
+        128, [1, 2, 2, 2], 2, [16])
+    assert (cfg.model.lr, cfg.model.warmup_steps, cfg.model.ema_decay, cfg.data.hflip) == (2e-4, 5000, 0.9999, True)
+
+
 @pytest.fixture(scope="module")
 def cifar_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cifar")
     write_cifar10(root / "data")
-    run_cli("train", "data=cifar10", f"data.root={root / 'data'}", *IMAGE_TINY, cwd=root, timeout=600)
+    run_cli("train", "data=cifar10", f"data.root={root / 'data'}", *IMAGE_TINY, *TINY_UNET, cwd=root)
     return root, find_run(root, "*_cifar10")
 
 
-def test_train_cifar10_end_to_end_with_the_ddpm_unet(cifar_run):
+def test_train_cifar10_end_to_end(cifar_run):
     root, run = cifar_run
     for name in ("checkpoints/last.ckpt", "samples.png", "samples/step_0000001.png", "metrics.json"):
         assert (run / name).is_file(), name
-    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
-    n_params = sum(v.numel() for k, v in ckpt["state_dict"].items() if k.startswith("denoiser.net."))
-    assert abs(n_params / 1e6 - 35.7) < 0.1 and json.loads((run / "metrics.json").read_text())["step"] == 2
+    assert json.loads((run / "metrics.json").read_text())["step"] == 2
     run_cli("sample", f"ckpt={run}", "num_samples=3", "sampler=ddim", "sampler.num_steps=2", cwd=root)
     out = find_run(root, "*_sample")
     assert np.load(out / "samples.npz")["x"].shape == (3, 3, 32, 32) and (out / "samples.png").is_file()
@@ -158,7 +170,7 @@ def test_fid_through_a_stand_in_extractor_and_inception_weights_errors(cifar_run
 
 def test_train_mnist_end_to_end(tmp_path):
     write_mnist(tmp_path / "data", n_train=8)
-    run_cli("train", "data=mnist", f"data.root={tmp_path / 'data'}", *IMAGE_TINY, cwd=tmp_path)
+    run_cli("train", "data=mnist", f"data.root={tmp_path / 'data'}", *IMAGE_TINY, *TINY_UNET, cwd=tmp_path)
     assert (find_run(tmp_path, "*_mnist") / "samples.png").is_file()
 
 

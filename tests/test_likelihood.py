@@ -8,6 +8,7 @@ import torch
 
 from genflow.couplings import ot_pairing
 from genflow.likelihood import VelocityField, log_likelihood
+from genflow.prediction import ModelFunction
 from genflow.oracles import GaussianMixture, GaussianMixtureScore
 from genflow.paths import CondOTPath, GeometricSchedule, LinearSchedule, VEPath, VPPath
 
@@ -55,11 +56,17 @@ def test_wrong_model_gives_wrong_density():
     path = CondOTPath()
     x, exact, _ = setup(path)
 
-    class Scaled(GaussianMixtureScore):
-        def raw(self, x, t):
-            return 0.7 * super().raw(x, t)
+    class Scaled(ModelFunction):
+        kind = "score"
 
-    res = log_likelihood(VelocityField(Scaled(MIXTURE, path)), x, path.prior_logp, T_EPS, 1.0)
+        def __init__(self):
+            super().__init__()
+            self.exact, self.path = GaussianMixtureScore(MIXTURE, path), path
+
+        def raw(self, x, t):
+            return 0.7 * self.exact(x, t).score
+
+    res = log_likelihood(VelocityField(Scaled()), x, path.prior_logp, T_EPS, 1.0)
     assert (res.logp - exact).abs().mean() > 0.1
 
 

@@ -66,11 +66,34 @@ def test_derivatives_match_finite_differences(name):
         fd = (fn(t + h) - fn(t - h)) / (2 * h)
         assert torch.allclose(dfn(t), fd, rtol=1e-4, atol=1e-6), (name, fn.__name__)
     # the fused (alpha, sigma, alpha', sigma') of samplers and conversions: same values, same derivatives
-    a, s, da, ds = path.coefficients(t)
-    for fused, single in ((a, path.alpha(t)), (s, path.sigma(t)), (da, path.d_alpha(t)), (ds, path.d_sigma(t))):
+    c = path.coefficients(t)
+    for fused, single in ((c.alpha, path.alpha(t)), (c.sigma, path.sigma(t)), (c.d_alpha, path.d_alpha(t)),
+                          (c.d_sigma, path.d_sigma(t))):
         assert torch.allclose(fused, single, rtol=1e-12, atol=0), name
-    fd = [(x - y) / (2 * h) for x, y in zip(path.coefficients(t + h)[:2], path.coefficients(t - h)[:2])]
-    assert torch.allclose(da, fd[0], rtol=1e-4, atol=1e-6) and torch.allclose(ds, fd[1], rtol=1e-4, atol=1e-6), name
+    up, down = path.coefficients(t + h), path.coefficients(t - h)
+    assert torch.allclose(c.d_alpha, (up.alpha - down.alpha) / (2 * h), rtol=1e-4, atol=1e-6), name
+    assert torch.allclose(c.d_sigma, (up.sigma - down.sigma) / (2 * h), rtol=1e-4, atol=1e-6), name
+
+
+@pytest.mark.parametrize("name", sorted(PATHS))
+def test_a_scalar_time_gives_the_coefficients_of_a_batch_of_that_time(name):
+    """The time contract: a number, a 0-d tensor and a batch of equal times give the same coefficients,
+    shaped like the time they were given."""
+    path = PATHS[name]()
+    batch = path.coefficients(torch.full((5,), 0.37, dtype=torch.float64))
+    for t in (0.37, torch.tensor(0.37, dtype=torch.float64)):
+        one = path.coefficients(t)
+        for field in ("alpha", "sigma", "d_alpha", "d_sigma"):
+            value = getattr(one, field)
+            assert value.shape == () and torch.allclose(getattr(batch, field), value.double().expand(5), rtol=1e-6), field
+    assert path.g2(0.37).shape == () and path.f(torch.full((3,), 0.37)).shape == (3,)
+
+
+@pytest.mark.parametrize("name", sorted(PATHS))
+def test_time_at_noise_ratio_inverts_the_ratio(name):
+    path = PATHS[name]()
+    t = torch.tensor([0.05, 0.3, 0.6, 0.9], dtype=torch.float64)
+    assert torch.allclose(path.time_at_noise_ratio(path.noise_ratio(t)), t, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", sorted(PATHS))

@@ -14,19 +14,16 @@ from genflow.app.plotting import plot_samples
 class SamplePlotCallback(L.Callback):
     """Every ``every_n_steps`` steps draw samples with the EMA weights and save a picture."""
 
-    def __init__(self, sampler, out_dir, reference=None, every_n_steps: int = 1000, num_samples: int = 1000):
-        self.sampler, self.out_dir, self.reference = sampler, Path(out_dir), reference
+    def __init__(self, sampler, grid, out_dir, reference=None, every_n_steps: int = 1000, num_samples: int = 1000):
+        self.sampler, self.grid, self.out_dir, self.reference = sampler, grid, Path(out_dir), reference
         self.every_n_steps, self.num_samples = int(every_n_steps), int(num_samples)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
-        if (self.every_n_steps <= 0 or step % self.every_n_steps or not trainer.is_global_zero
-                or not hasattr(pl_module, "generate")):
+        if self.every_n_steps <= 0 or step % self.every_n_steps or not trainer.is_global_zero:
             return
-        progress = self.sampler.progress
-        self.sampler.progress = False
-        x, _ = pl_module.generate(self.sampler, self.num_samples, generator=torch.Generator().manual_seed(0))
-        self.sampler.progress = progress
+        x, _ = pl_module.generate(self.sampler, self.num_samples, generator=torch.Generator().manual_seed(0),
+                                  grid=self.grid)
         picture = plot_samples(x, self.out_dir / f"step_{step:07d}.png", self.reference, title=f"samples, step {step}")
         log_picture(trainer.logger, picture, step)
 

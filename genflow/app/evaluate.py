@@ -27,6 +27,7 @@ from genflow.errors import UserError, check_choice
 from genflow.likelihood import VelocityField, log_likelihood
 from genflow.metrics.sample_distance import sample_distances
 from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
+from genflow.app.sample import trained_or_given
 
 log = logging.getLogger("genflow.eval")
 METRICS = ("nll", "bpd", "sample_distance", "fid", "fd_digits")
@@ -52,12 +53,15 @@ def test_data(module, cfg: DictConfig, dequantize: bool = False):
 
 def model_samples(module, cfg: DictConfig) -> tuple[torch.Tensor, int]:
     """num_points samples in batches of batch_size with the given sampler (default: the trained one)."""
-    sampler = instantiate(cfg.sampler if cfg.get("sampler") else module.run_config["sampler"], progress=False)
+    sampler = trained_or_given(cfg, module, "sampler")
+    if sampler is None:
+        raise UserError("the checkpoint names no sampler; pass sampler=<name>")
+    grid = trained_or_given(cfg, module, "grid")
     g = torch.Generator().manual_seed(cfg.seed)
     chunks, nfe = [], 0
     for start in range(0, cfg.num_points, cfg.batch_size):
         x, nfe = module.generate(sampler, min(cfg.batch_size, cfg.num_points - start), use_ema=cfg.use_ema,
-                                 generator=g)
+                                 generator=g, grid=grid)
         chunks.append(x.cpu())
     return torch.cat(chunks), nfe
 

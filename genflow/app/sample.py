@@ -9,48 +9,23 @@ import hydra
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from genflow.modules.loading import load_module
 from genflow.app.devices import resolve_device
-from genflow.errors import UserError
-from genflow.guidance import ClassifierFreeGuidance, ClassifierGuidance, check_label
-from genflow.modules.classifier import NoisyClassifierModule
 from genflow.app.plotting import plot_samples
 from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
+from genflow.errors import UserError
+from genflow.modules.classifier import NoisyClassifierModule
+from genflow.modules.loading import load_module
 
 log = logging.getLogger("genflow.app.sample")
 
 
-def guided_models(module, cfg: DictConfig):
-    """Yield (label, factory of the model function) for each requested label (one, unguided, if none)."""
-    guidance = cfg.guidance if cfg.get("guidance") else None
-    if not guidance:
-        yield None, lambda: None
-        return
-    labels = guidance.label if OmegaConf.is_list(guidance.label) else [guidance.label]
-    if guidance.name == "cfg":
-        if not module.conditional:
-            raise UserError("guidance=cfg needs a conditional model; this checkpoint was trained with "
-                            "conditional=false (train with conditional=true)")
-        for label in labels:
-            check_label(label, module.hparams.num_classes)
-            yield int(label), (lambda y=int(label): ClassifierFreeGuidance(
-                module.model_function(use_ema=cfg.use_ema), torch.tensor(y), guidance.scale))
-    elif guidance.name == "classifier":
-        classifier = load_module(guidance.classifier_ckpt, key="guidance.classifier_ckpt", device=module.device)
-        if not isinstance(classifier, NoisyClassifierModule):
-            raise UserError("guidance.classifier_ckpt must be a model=noisy_classifier checkpoint")
-        if not (torch.allclose(classifier.data_shift, module.data_shift)
-                and torch.allclose(classifier.data_scale, module.data_scale)):
-            raise UserError("the classifier was trained on data with another normalisation than the model")
-        log_probs = lambda x, t: torch.log_softmax(classifier(x, t), dim=1)  # noqa: E731
-        for label in labels:
-            check_label(label, classifier.hparams.num_classes)
-            yield int(label), (lambda y=int(label): ClassifierGuidance(
-                module.model_function(use_ema=cfg.use_ema), log_probs, torch.tensor(y), guidance.scale))
-    else:
-        raise UserError(f"guidance.name={guidance.name!r} is not valid; choose cfg or classifier")
+def trained_or_given(cfg: DictConfig, module, group: str):
+    """The object of ``group`` (sampler, grid) given on the command line, else the one the model was trained
+    with; None when neither names one."""
+    node = cfg.get(group) or (module.run_config or {}).get(group)
+    return instantiate(node) if node else None
 
 
 @report_user_errors
@@ -61,25 +36,27 @@ def sample(cfg: DictConfig) -> dict:
     if isinstance(module, NoisyClassifierModule):
         raise UserError("ckpt is a noisy classifier; sample from a generative model and pass the classifier "
                         "as guidance.classifier_ckpt")
-    trained = module.run_config or {}
-    sampler_cfg = cfg.sampler if cfg.get("sampler") else trained.get("sampler")
-    if not sampler_cfg:
+    sampler = trained_or_given(cfg, module, "sampler")
+    if sampler is None:
         raise UserError("the checkpoint names no sampler; pass sampler=<name>")
-    sampler = instantiate(sampler_cfg)
+    grid = trained_or_given(cfg, module, "grid")
+    guidance = instantiate(cfg.guidance) if cfg.get("guidance") else None
+    if guidance is not None:
+        guidance.bind(module)
     out = run_dir()
     save_resolved_config(cfg, out / "config.yaml")
     g = torch.Generator().manual_seed(cfg.seed)
     chunks, label_chunks, nfe = [], [], 0
-    for label, make_model in guided_models(module, cfg):
+    for label in guidance.groups() if guidance is not None else [None]:
         for start in range(0, cfg.num_samples, cfg.batch_size):
             n = min(cfg.batch_size, cfg.num_samples - start)
-            x, nfe = module.generate(sampler, n, use_ema=cfg.use_ema, generator=g, model=make_model())
+            model = None if guidance is None else guidance.wrap(module.model_function(use_ema=cfg.use_ema), label)
+            x, nfe = module.generate(sampler, n, use_ema=cfg.use_ema, generator=g, model=model, grid=grid)
             chunks.append(x.cpu())
             label_chunks.append(torch.full((n,), -1 if label is None else label))
     x, labels = torch.cat(chunks), torch.cat(label_chunks)
     np.savez(out / "samples.npz", x=x.numpy(), labels=labels.numpy(), nfe=nfe)
-    title = f"{type(sampler).__name__} ({nfe} NFE)" + (f", {cfg.guidance.name} x{cfg.guidance.scale}" if
-                                                        cfg.guidance else "")
+    title = f"{sampler.name} ({nfe} NFE)" + (f", {guidance.describe()}" if guidance is not None else "")
     picture = plot_samples(x, out / "samples.png", labels=labels if (labels >= 0).any() else None, title=title)
     summary = {"num_samples": len(x), "nfe": nfe, "device": str(module.device), "samples": str(out / "samples.npz"),
                "picture": str(picture)}

@@ -9,13 +9,14 @@ import logging
 import hydra
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from genflow.app.callbacks import SamplePlotCallback, log_picture
 from genflow.app.checkpoints import AtomicCheckpointIO
-from genflow.modules.loading import resolve_checkpoint
+from genflow.modules.diffusion import DiffusionModule
+from genflow.modules.loading import load_module, resolve_checkpoint
 from genflow.errors import UserError
 from genflow.app.lightning_notices import silence_lightning_notices
 from genflow.metrics.sample_distance import sample_distances
@@ -28,12 +29,15 @@ log = logging.getLogger("genflow.app.train")
 
 
 def build_data(cfg: DictConfig):
-    """The configured data, or reflow pairs from a teacher (``teacher=<ckpt>``)."""
+    """The configured data, or reflow pairs from a teacher (``teacher=<ckpt>``), loaded here."""
     if not cfg.get("teacher"):
         return instantiate(cfg.data)
     from genflow.data.reflow import ReflowDataModule
 
-    return ReflowDataModule(cfg.teacher, num_pairs=cfg.reflow.num_pairs, batch_size=cfg.data.get("batch_size", 256),
+    teacher = load_module(cfg.teacher, key="teacher")
+    stored_data = (teacher.run_config or {}).get("data")
+    source = instantiate(stored_data) if stored_data else None
+    return ReflowDataModule(teacher, source, num_pairs=cfg.reflow.num_pairs, batch_size=cfg.data.get("batch_size", 256),
                             seed=cfg.seed, method=cfg.reflow.method, num_steps=cfg.reflow.num_steps)
 
 
@@ -42,12 +46,10 @@ def build_module(cfg: DictConfig, dm):
     if cfg.conditional and dm.num_classes == 0:
         raise UserError(f"conditional=true needs labelled data; data={cfg.data.get('name', 'file')} has no labels")
     container = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731
-    is_classifier = cfg.model._target_.endswith("NoisyClassifierModule")
-    if is_classifier and dm.num_classes < 2:
-        raise UserError("model=noisy_classifier needs labelled data with at least two classes")
+    labelled = cfg.conditional or get_class(cfg.model._target_).needs_labels
     module = instantiate(
         cfg.model, net=container(cfg.net), path=container(cfg.path), data_shape=list(dm.data_shape),
-        num_classes=dm.num_classes if (cfg.conditional or is_classifier) else 0, _recursive_=False, _convert_="all",
+        num_classes=dm.num_classes if labelled else 0, _recursive_=False, _convert_="all",
     )
     module.set_normalization(*dm.normalization())
     module.configure_optimization(**{k: cfg.trainer[k] for k in OPTIMIZATION_KEYS if k in cfg.trainer})
@@ -55,18 +57,20 @@ def build_module(cfg: DictConfig, dm):
     return module
 
 
-def build_trainer(cfg: DictConfig, out, sampler, dm) -> L.Trainer:
+def build_trainer(cfg: DictConfig, out, sampling, dm) -> L.Trainer:
     """The configured Trainer; clipping and accumulation are the module's (build_module), not the Trainer's."""
     silence_lightning_notices()
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
                            save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps, save_top_k=-1
                            if cfg.keep_all_checkpoints else 1)
     images = len(dm.data_shape) == 3
-    plots = SamplePlotCallback(sampler, out / "samples", None if images else dm.reference(cfg.num_samples),
-                               every_n_steps=cfg.plot_every_n_steps, num_samples=min(cfg.num_samples, 64 if images
-                                                                                     else 500))
+    callbacks = [ckpt]
+    if sampling is not None:
+        callbacks.append(SamplePlotCallback(*sampling, out / "samples", None if images else dm.reference(cfg.num_samples),
+                                            every_n_steps=cfg.plot_every_n_steps,
+                                            num_samples=min(cfg.num_samples, 64 if images else 500)))
     logger = instantiate(cfg.logger) if cfg.logger else False
-    callbacks = [ckpt, plots] + ([LearningRateMonitor(logging_interval="step")] if logger else [])
+    callbacks += [LearningRateMonitor(logging_interval="step")] if logger else []
     settings = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in OPTIMIZATION_KEYS}
     refresh = cfg.get("progress_refresh_per_second", 10)
     settings["enable_progress_bar"] = bool(settings.get("enable_progress_bar", True) and refresh > 0)
@@ -90,10 +94,10 @@ def sample_quality(x, reference, dm) -> dict:
     return {"fd_digits": frechet_distance(reference, x.clamp(0, 1), digits_features())}
 
 
-def summarize(cfg: DictConfig, module, sampler, dm, out, trainer=None) -> dict:
+def summarize(cfg: DictConfig, module, sampler, grid, dm, out, trainer=None) -> dict:
     """Final samples with the EMA weights: picture, sample distance to fresh data, metrics.json."""
     g = torch.Generator().manual_seed(cfg.seed)
-    x, nfe = module.generate(sampler, cfg.num_samples, generator=g)
+    x, nfe = module.generate(sampler, cfg.num_samples, generator=g, grid=grid)
     x = x.cpu()
     reference = dm.reference(cfg.num_samples)
     picture = plot_samples(x, out / "samples.png", reference, title=f"samples ({nfe} NFE)")
@@ -111,7 +115,7 @@ def summarize(cfg: DictConfig, module, sampler, dm, out, trainer=None) -> dict:
 
 
 def summarize_classifier(cfg: DictConfig, module, dm, out) -> dict:
-    x, y = dm.reference_labelled(cfg.num_samples) if hasattr(dm, "reference_labelled") else (dm.x, dm.y)
+    x, y = dm.reference_labelled(cfg.num_samples)
     metrics = {"step": module.global_step, **{f"accuracy_t{t}": module.accuracy(x, y, t) for t in (0.01, 0.3, 0.6, 0.9)}}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("metrics: %s", json.dumps(metrics))
@@ -128,22 +132,24 @@ def train(cfg: DictConfig) -> dict:
     dm = build_data(cfg)
     dm.setup("fit")
     module = build_module(cfg, dm)
+    generative = isinstance(module, DiffusionModule)
     if cfg.get("teacher"):
         module.denoiser.load_state_dict(dm.teacher.ema.module.state_dict(), strict=False)
         module.ema.module.load_state_dict(dm.teacher.ema.module.state_dict(), strict=False)
-    sampler = instantiate(cfg.sampler)
-    if hasattr(module, "check_sampler"):
-        module.check_sampler(sampler)  # before training, not after it
-    trainer = build_trainer(cfg, out, sampler, dm)
+    sampling = None
+    if generative:
+        sampling = instantiate(cfg.sampler), instantiate(cfg.grid) if cfg.get("grid") else None
+        module.time_grid(*sampling)  # refuses a sampler or grid that does not apply, before training
+    trainer = build_trainer(cfg, out, sampling, dm)
     resume = str(resolve_checkpoint(cfg.resume, "resume")) if cfg.resume else None
     trainer.fit(module, datamodule=dm, ckpt_path=resume)
     if not trainer.is_global_zero:
         return {}
     log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
-    if not hasattr(module, "generate"):
+    if not generative:
         return summarize_classifier(cfg, module, dm, out)
     module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
-    return summarize(cfg, module, sampler, dm, out, trainer)
+    return summarize(cfg, module, *sampling, dm, out, trainer)
 
 
 @report_user_errors

@@ -82,9 +82,8 @@ class ImageDataModule(VectorDataModule):
         return to_unit(super().reference(n, seed))
 
     def reference_labelled(self, n: int, seed: int = 1) -> tuple[Tensor, Tensor]:
-        self.setup()
-        idx = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(seed))[:n]
-        return to_unit(self.x[idx]), self.y[idx]
+        x, y = super().reference_labelled(n, seed)
+        return to_unit(x), y
 
     def batch_transform(self):
         return self.transform

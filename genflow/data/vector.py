@@ -90,6 +90,12 @@ class VectorDataModule(L.LightningDataModule):
         idx = torch.randperm(len(self.x), generator=g)[:n]
         return self.x[idx]
 
+    def reference_labelled(self, n: int, seed: int = 1) -> tuple[Tensor, Tensor]:
+        """(x, labels) to evaluate a classifier on (in data units)."""
+        self.setup()
+        idx = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(seed))[:n]
+        return self.x[idx], self.y[idx]
+
     def train_dataloader(self) -> ShuffledBatches:
         self.setup()
         trainer = self.trainer

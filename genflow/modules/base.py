@@ -30,6 +30,8 @@ OPTIMIZATION_KEYS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate
 
 
 class GenflowModule(L.LightningModule):
+    #: trains on labels whatever ``conditional`` says (a classifier)
+    needs_labels = False
     automatic_optimization = False
     gradient_clip_val: float | None = None
     gradient_clip_algorithm: str | None = None  # "norm" (Lightning's default) or "value"

@@ -7,12 +7,17 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
+from genflow.errors import UserError
 from genflow.modules.base import GenflowModule
 
 
 class NoisyClassifierModule(GenflowModule):
+    needs_labels = True
+
     def __init__(self, net: dict, path: dict, data_shape=(2,), num_classes: int = 2, lr: float = 2e-3,
                  weight_decay: float = 0.0, t_eps: float = 1e-3):
+        if num_classes < 2:
+            raise UserError("model=noisy_classifier needs labelled data with at least two classes")
         super().__init__()
         self.save_hyperparameters()
         self.path = instantiate(path)

@@ -16,6 +16,7 @@ from genflow.prediction import NetworkModel
 from genflow.modules.base import GenflowModule
 from genflow.modules.ema import make_ema
 from genflow.samplers.base import Sampler
+from genflow.samplers.grids import Grid, TimeGrid, default_grid
 
 
 class DiffusionModule(GenflowModule):
@@ -54,24 +55,45 @@ class DiffusionModule(GenflowModule):
     def model_function(self, labels: Tensor | None = None, use_ema: bool = True) -> NetworkModel:
         return NetworkModel(self.ema.module if use_ema else self.denoiser, labels)
 
-    def check_sampler(self, sampler: Sampler) -> None:
-        """A continuous normalizing flow has a velocity but no Gaussian path: only the ODE applies."""
+    @property
+    def data_range(self) -> float | None:
+        """c such that the data lies in [-c, c] in model units: images (stored in [0, 1], normalised to
+        [-1, 1]) have 1; vectors have no known range."""
+        return 1.0 if len(self.hparams.data_shape) == 3 else None
+
+    def check_sampler(self, sampler: Sampler, grid: Grid | None = None) -> None:
+        """A continuous normalizing flow has a velocity but no Gaussian path: only the ODE applies, and no
+        Tweedie denoising step."""
         from genflow.samplers.pf_ode import ProbabilityFlowSampler
 
-        if getattr(self.objective, "deterministic_only", False) and not isinstance(sampler, ProbabilityFlowSampler):
+        if not self.objective.deterministic_only:
+            return
+        if not isinstance(sampler, ProbabilityFlowSampler):
             raise UserError(f"sampler {type(sampler).__name__} does not apply to a continuous normalizing flow "
                             "(model=ffjord); use sampler=pf_ode")
+        if grid is not None and grid.denoise:
+            raise UserError("grid.denoise=true does not apply to a continuous normalizing flow (model=ffjord): it "
+                            "has no Gaussian path to denoise; use grid.denoise=false")
+
+    def time_grid(self, sampler: Sampler, grid: Grid | None = None) -> TimeGrid:
+        """The times ``sampler`` walks on this model's path: ``grid`` with the sampler's number of steps, or the
+        path's default grid (with the grid settings an older checkpoint stored on its sampler)."""
+        grid = grid if grid is not None else default_grid(self.path, sampler.legacy_grid)
+        self.check_sampler(sampler, grid)
+        return grid(self.path, sampler.num_steps)
 
     @torch.no_grad()
     def generate(self, sampler: Sampler, n: int, labels: Tensor | None = None, use_ema: bool = True,
-                 generator: torch.Generator | None = None, model=None):
-        """Draw n samples in data units; returns (x, nfe). ``model`` overrides the model function
-        (e.g. a guided one)."""
-        self.check_sampler(sampler)
+                 generator: torch.Generator | None = None, model=None, grid: Grid | None = None, progress=None):
+        """Draw n samples in data units; returns (x, nfe). ``model`` overrides the model function (e.g. a
+        guided one); ``grid`` the time grid (genflow.samplers.grids); ``progress(t)`` sees the time."""
+        times = self.time_grid(sampler, grid)
         model = model if model is not None else self.model_function(labels, use_ema)
-        shape = (n, *self.hparams.data_shape)
+        x = self.path.prior_sample((n, *self.hparams.data_shape), generator, self.device)
         was_training = self.training
         self.eval()
-        result = sampler.sample(model, shape, generator=generator, device=self.device)
-        self.train(was_training)
+        try:
+            result = sampler.sample(model, x, times, generator, progress, self.data_range)
+        finally:
+            self.train(was_training)
         return self.denormalize(result.x), result.nfe

@@ -3,11 +3,16 @@
 Every process in genflow is one of these. From alpha, sigma and their time derivatives follow
 the SDE drift coefficient f(t) = alpha'/alpha, the squared diffusion
 g(t)^2 = 2 sigma sigma' - 2 f sigma^2, the reverse SDE and the probability-flow ODE.
+
+Time contract: every method takes t as a Python number, a 0-d tensor (one time for the whole batch)
+or a batch of times of shape (B,), and returns coefficients of the same shape. ``broadcast_like``
+shapes a coefficient against a batch of data; a 0-d coefficient broadcasts as it is.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -15,22 +20,36 @@ from torch import Tensor
 from genflow.noise import standard_normal
 
 
+def as_time(t, like: Tensor | None = None) -> Tensor:
+    """t as a tensor (a number becomes a 0-d tensor), in ``like``'s dtype and device when given."""
+    if like is None:
+        return torch.as_tensor(t, dtype=torch.get_default_dtype() if isinstance(t, (int, float)) else None)
+    return torch.as_tensor(t, dtype=like.dtype, device=like.device)
+
+
 def broadcast_like(coeff: Tensor, x: Tensor) -> Tensor:
-    """Reshape a per-sample coefficient of shape (B,) to broadcast against x of shape (B, ...)."""
+    """A coefficient of shape () or (B,) shaped to broadcast against x of shape (B, ...)."""
+    if coeff.dim() == 0:
+        return coeff
     return coeff.reshape(coeff.shape + (1,) * (x.dim() - coeff.dim()))
 
 
-def collapse_uniform(t: Tensor) -> Tensor:
-    """One time repeated over the batch (a scalar expanded to (B,), stride 0) as shape (1,), so path
-    coefficients are computed on one element and broadcast: elementwise ops on expanded tensors take
-    a slow path (about 10x a contiguous op), which made coefficients cost ~20% of a sampler step."""
-    if t.dim() == 1 and t.numel() > 1 and t.stride(0) == 0:
-        return t[:1]
-    return t
+@dataclass(frozen=True)
+class PathCoefficients:
+    """alpha(t), sigma(t) and their time derivatives, each of the shape of t."""
+
+    alpha: Tensor
+    sigma: Tensor
+    d_alpha: Tensor
+    d_sigma: Tensor
+
+    def like(self, x: Tensor) -> "PathCoefficients":
+        """The four coefficients shaped to broadcast against x."""
+        return PathCoefficients(*(broadcast_like(c, x) for c in (self.alpha, self.sigma, self.d_alpha, self.d_sigma)))
 
 
 class GaussianPath:
-    """Base class. Subclasses implement alpha, sigma, d_alpha, d_sigma for t of shape (B,).
+    """Base class. Subclasses implement alpha, sigma, d_alpha, d_sigma on tensors of times.
 
     Discrete-time models (DDPM, NCSN) set ``discrete_times``: the increasing grid of times
     t_1 < ... < t_N their network is trained at; ``None`` means continuous time.
@@ -38,52 +57,92 @@ class GaussianPath:
 
     discrete_times: Tensor | None = None
 
-    # --- coefficients -------------------------------------------------------------------
-    def alpha(self, t: Tensor) -> Tensor:
+    # --- coefficients (subclasses implement the underscored methods on tensors) -------------
+    def _alpha(self, t: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def sigma(self, t: Tensor) -> Tensor:
+    def _sigma(self, t: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def d_alpha(self, t: Tensor) -> Tensor:
+    def _d_alpha(self, t: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def d_sigma(self, t: Tensor) -> Tensor:
+    def _d_sigma(self, t: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def coefficients(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(alpha, sigma, alpha', sigma') at t; paths whose four share work override this."""
-        return self.alpha(t), self.sigma(t), self.d_alpha(t), self.d_sigma(t)
+    def _coefficients(self, t: Tensor) -> PathCoefficients:
+        return PathCoefficients(self._alpha(t), self._sigma(t), self._d_alpha(t), self._d_sigma(t))
 
-    def f(self, t: Tensor) -> Tensor:
+    def _f(self, t: Tensor) -> Tensor:
+        return self._d_alpha(t) / self._alpha(t).clamp_min(1e-12)
+
+    def _g2(self, t: Tensor) -> Tensor:
+        s = self._sigma(t)
+        return (2 * s * self._d_sigma(t) - 2 * self._f(t) * s**2).clamp_min(0.0)
+
+    def alpha(self, t) -> Tensor:
+        return self._alpha(as_time(t))
+
+    def sigma(self, t) -> Tensor:
+        return self._sigma(as_time(t))
+
+    def d_alpha(self, t) -> Tensor:
+        return self._d_alpha(as_time(t))
+
+    def d_sigma(self, t) -> Tensor:
+        return self._d_sigma(as_time(t))
+
+    def coefficients(self, t) -> PathCoefficients:
+        """(alpha, sigma, alpha', sigma') at t, computed together (paths whose four share work override
+        ``_coefficients``)."""
+        return self._coefficients(as_time(t))
+
+    def f(self, t) -> Tensor:
         """Drift coefficient of the forward SDE dx = f(t) x dt + g(t) dw: f = alpha'/alpha."""
-        return self.d_alpha(t) / self.alpha(t).clamp_min(1e-12)
+        return self._f(as_time(t))
 
-    def g2(self, t: Tensor) -> Tensor:
+    def g2(self, t) -> Tensor:
         """Squared diffusion g(t)^2 = 2 sigma sigma' - 2 f sigma^2 (>= 0 for a valid path)."""
-        s = self.sigma(t)
-        return (2 * s * self.d_sigma(t) - 2 * self.f(t) * s**2).clamp_min(0.0)
+        return self._g2(as_time(t))
+
+    # --- noise level --------------------------------------------------------------------
+    def noise_ratio(self, t) -> Tensor:
+        """sigma(t) / alpha(t), EDM's sigma (infinite where alpha = 0); increasing in t."""
+        t = as_time(t)
+        return self._sigma(t) / self._alpha(t)
+
+    def time_at_noise_ratio(self, ratio: Tensor, iterations: int = 80) -> Tensor:
+        """The time t in [0, 1] with sigma(t)/alpha(t) = ratio (clamped to the path's range), by bisection
+        in float64; the path's own closed form is not needed."""
+        ratio = torch.as_tensor(ratio, dtype=torch.float64)
+        lo, hi = torch.zeros_like(ratio), torch.ones_like(ratio)
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            below = self.noise_ratio(mid) < ratio
+            lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        return (lo + hi) / 2
 
     # --- forward process ----------------------------------------------------------------
-    def sample_marginal(self, x0: Tensor, t: Tensor, eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def sample_marginal(self, x0: Tensor, t, eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Draw x_t ~ N(alpha(t) x0, sigma(t)^2 I); returns (x_t, eps)."""
         eps = torch.randn_like(x0) if eps is None else eps
+        t = as_time(t, x0)
         xt = broadcast_like(self.alpha(t), x0) * x0 + broadcast_like(self.sigma(t), x0) * eps
         return xt, eps
 
-    def drift(self, x: Tensor, t: Tensor) -> Tensor:
+    def drift(self, x: Tensor, t) -> Tensor:
         """Forward-SDE drift f(t) x."""
-        return broadcast_like(self.f(t), x) * x
+        return broadcast_like(self.f(as_time(t, x)), x) * x
 
-    def diffusion(self, t: Tensor) -> Tensor:
+    def diffusion(self, t) -> Tensor:
         """Forward-SDE diffusion g(t)."""
-        return self.g2(t).sqrt()
+        return self.g2(as_time(t)).sqrt()
 
     # --- prior at t = 1 -----------------------------------------------------------------
     @property
     def prior_std(self) -> float:
         """Std of x_1 for unit-variance data: sqrt(alpha(1)^2 + sigma(1)^2)."""
-        one = torch.ones(1, dtype=torch.float64)
+        one = torch.ones((), dtype=torch.float64)
         return float((self.alpha(one) ** 2 + self.sigma(one) ** 2).sqrt())
 
     def prior_sample(self, shape, generator: torch.Generator | None = None, device=None) -> Tensor:

@@ -15,21 +15,21 @@ from genflow.paths.base import GaussianPath
 
 
 class CondOTPath(GaussianPath):
-    def __init__(self, sigma_min: float = 0.0, schedule=None):
+    def __init__(self, sigma_min: float = 0.0):
         self.sigma_min = float(sigma_min)
 
-    def alpha(self, t: Tensor) -> Tensor:
+    def _alpha(self, t: Tensor) -> Tensor:
         return 1 - t
 
-    def d_alpha(self, t: Tensor) -> Tensor:
+    def _d_alpha(self, t: Tensor) -> Tensor:
         return -torch.ones_like(t)
 
-    def sigma(self, t: Tensor) -> Tensor:
+    def _sigma(self, t: Tensor) -> Tensor:
         return self.sigma_min + (1 - self.sigma_min) * t
 
-    def d_sigma(self, t: Tensor) -> Tensor:
+    def _d_sigma(self, t: Tensor) -> Tensor:
         return torch.full_like(t, 1 - self.sigma_min)
 
-    def f(self, t: Tensor) -> Tensor:
+    def _f(self, t: Tensor) -> Tensor:
         # alpha'/alpha = -1/(1-t) diverges at t = 1; clamp so SDE samplers can start there.
         return -1 / (1 - t).clamp_min(1e-3)

@@ -28,20 +28,20 @@ class VEPath(GaussianPath):
                 raise UserError(f"path.num_levels must be >= 2, got {self.num_levels}")
             self.discrete_times = torch.linspace(0, 1, self.num_levels)
 
-    def alpha(self, t: Tensor) -> Tensor:
+    def _alpha(self, t: Tensor) -> Tensor:
         return torch.ones_like(t)
 
-    def d_alpha(self, t: Tensor) -> Tensor:
+    def _d_alpha(self, t: Tensor) -> Tensor:
         return torch.zeros_like(t)
 
-    def f(self, t: Tensor) -> Tensor:
+    def _f(self, t: Tensor) -> Tensor:
         return torch.zeros_like(t)
 
-    def sigma(self, t: Tensor) -> Tensor:
+    def _sigma(self, t: Tensor) -> Tensor:
         return self.schedule.sigma(t)
 
-    def d_sigma(self, t: Tensor) -> Tensor:
+    def _d_sigma(self, t: Tensor) -> Tensor:
         return self.schedule.sigma(t) * self.schedule.log_ratio
 
-    def g2(self, t: Tensor) -> Tensor:
+    def _g2(self, t: Tensor) -> Tensor:
         return 2 * self.schedule.sigma(t) ** 2 * self.schedule.log_ratio

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from genflow.errors import UserError
-from genflow.paths.base import GaussianPath, collapse_uniform
+from genflow.paths.base import GaussianPath, PathCoefficients, as_time
 
 
 def _require_vp(schedule, name: str):
@@ -29,30 +29,31 @@ class VPPath(GaussianPath):
     def __init__(self, schedule):
         self.schedule = _require_vp(schedule, "vp")
 
-    def alpha(self, t: Tensor) -> Tensor:
+    def _alpha(self, t: Tensor) -> Tensor:
         return torch.exp(self.schedule.log_alpha(t))
 
-    def d_alpha(self, t: Tensor) -> Tensor:
-        return self.alpha(t) * self.schedule.d_log_alpha(t)
+    def _d_alpha(self, t: Tensor) -> Tensor:
+        return self._alpha(t) * self.schedule.d_log_alpha(t)
 
-    def f(self, t: Tensor) -> Tensor:
+    def _f(self, t: Tensor) -> Tensor:
         return self.schedule.d_log_alpha(t)
 
-    def sigma(self, t: Tensor) -> Tensor:
-        return self._sigma_of(self.alpha(t))
+    def _sigma(self, t: Tensor) -> Tensor:
+        return self._sigma_of(self._alpha(t))
 
-    def d_sigma(self, t: Tensor) -> Tensor:
-        return self.coefficients(t)[3]
+    def _d_sigma(self, t: Tensor) -> Tensor:
+        return self._coefficients(t).d_sigma
 
-    def g2(self, t: Tensor) -> Tensor:
+    def _g2(self, t: Tensor) -> Tensor:
         """beta(t) = -2 d log alpha / dt."""
         return -2 * self.schedule.d_log_alpha(t)
 
-    def coefficients(self, t: Tensor):
+    def _coefficients(self, t: Tensor) -> PathCoefficients:
         """alpha and f = alpha'/alpha computed once: alpha' = alpha f, sigma' = -alpha alpha' / sigma."""
-        a, f = self.alpha(t), self.f(t)
+        t = as_time(t)
+        a, f = self._alpha(t), self._f(t)
         s, da = self._sigma_of(a), a * f
-        return a, s, da, self._d_sigma_of(a, s, da)
+        return PathCoefficients(a, s, da, self._d_sigma_of(a, s, da))
 
     @staticmethod
     def _sigma_of(a: Tensor) -> Tensor:
@@ -75,9 +76,9 @@ class SubVPPath(VPPath):
     def _d_sigma_of(a: Tensor, s: Tensor, da: Tensor) -> Tensor:
         return -2 * a * da
 
-    def g2(self, t: Tensor) -> Tensor:
+    def _g2(self, t: Tensor) -> Tensor:
         """beta(t) (1 - alpha^4) = beta(t) (1 - exp(-2 int beta))."""
-        return -2 * self.schedule.d_log_alpha(t) * (1 - self.alpha(t) ** 4)
+        return -2 * self.schedule.d_log_alpha(t) * (1 - self._alpha(t) ** 4)
 
 
 class DiscreteVPPath(VPPath):
@@ -94,11 +95,6 @@ class DiscreteVPPath(VPPath):
         self._log_ab = torch.cat([torch.zeros(1, dtype=torch.float64), self.alphabar.log()])  # t = 0..1
         self.discrete_times = torch.arange(1, self.num_steps + 1, dtype=torch.float32) / self.num_steps
 
-    @staticmethod
-    def _once(fn, t: Tensor) -> Tensor:
-        """Samplers pass one time broadcast over the batch (stride 0): compute it once."""
-        return fn(collapse_uniform(t)).expand(t.shape)
-
     def _locate(self, t: Tensor):
         n = self.num_steps
         pos = (t.double() * n).clamp(0, n)
@@ -106,26 +102,20 @@ class DiscreteVPPath(VPPath):
         return idx, pos - idx
 
     def _log_alphabar(self, t: Tensor) -> Tensor:
-        return self._once(self._log_alphabar_at, t)
-
-    def _log_alphabar_at(self, t: Tensor) -> Tensor:
         idx, frac = self._locate(t)
         grid = self._log_ab.to(t.device)
         return (grid[idx] + frac * (grid[idx + 1] - grid[idx])).to(t.dtype)
 
-    def alpha(self, t: Tensor) -> Tensor:
+    def _alpha(self, t: Tensor) -> Tensor:
         return torch.exp(0.5 * self._log_alphabar(t))
 
-    def f(self, t: Tensor) -> Tensor:
-        return self._once(self._f_at, t)
-
-    def _f_at(self, t: Tensor) -> Tensor:
+    def _f(self, t: Tensor) -> Tensor:
         idx, _ = self._locate(t)
         grid = self._log_ab.to(t.device)
         return (0.5 * self.num_steps * (grid[idx + 1] - grid[idx])).to(t.dtype)
 
-    def d_alpha(self, t: Tensor) -> Tensor:
-        return self.alpha(t) * self.f(t)
+    def _d_alpha(self, t: Tensor) -> Tensor:
+        return self._alpha(t) * self._f(t)
 
-    def g2(self, t: Tensor) -> Tensor:
-        return -2 * self.f(t)
+    def _g2(self, t: Tensor) -> Tensor:
+        return -2 * self._f(t)

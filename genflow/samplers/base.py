@@ -1,15 +1,29 @@
-"""Shared pieces of the samplers: results, time grids and progress bars."""
+"""What every sampler shares: ``sample(model, x, grid)`` walks x from the prior at t = 1 down the grid's
+times (k-diffusion's ``sample_euler(model, x, sigmas)``), then, when the grid asks for it, jumps to the
+data with Tweedie's x0_hat = E[x0 | x_t]; it counts the network evaluations (NFE), optionally clips or
+thresholds x0_hat, reports progress, and refuses to return a non-finite sample.
+
+A sampler implements ``walk(model, x, times, generator)``; ``model(x, t)`` returns a
+:class:`~genflow.prediction.Prediction` read as eps, score, x0 or velocity, whatever the network predicts.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from genflow.prediction import ModelFunction
+from genflow.errors import NonFiniteSampleError, UserError, check_choice
 from genflow.noise import standard_normal
+from genflow.prediction import ModelFunction, ThresholdedModel
+from genflow.samplers.grids import TimeGrid, check_num_steps
+
+X0_CLIPS = ("auto", "none", "static", "dynamic")
+#: arguments of samplers stored in checkpoints written before grids were their own config group
+LEGACY_GRID_KEYS = ("t_eps", "spacing", "time_power", "denoise", "num_levels")
 
 
 @dataclass
@@ -19,65 +33,132 @@ class SampleResult:
 
 
 class Sampler:
-    """Base class: ``sample(model, shape)`` integrates from the prior at t = 1 towards t = 0.
+    """Base class. ``num_steps``: the number of steps along the grid (null: a discrete model's own steps).
+    ``x0_clip``: ``static`` clips x0_hat to [-clip_value, clip_value] at every evaluation, ``dynamic``
+    thresholds it at the ``clip_percentile`` quantile of |x0_hat| (Saharia et al. 2022), ``auto`` clips
+    statically where the data has a known range (images, [-1, 1] in model units), ``none`` never."""
 
-    ``model`` is a :class:`~genflow.prediction.ModelFunction`; its path defines the process.
-    """
+    #: network evaluations per step (the last step may use fewer)
+    evaluations_per_step = 1
+    #: reproduces the weights of distant modes (plain Langevin does not: it is checked on one Gaussian)
+    mixes_modes = True
 
-    #: the parameterizations a sampler needs from the model; every model can supply any of them.
-    needs = ("score",)
-
-    def __init__(self, num_steps: int | None = 100, t_eps: float = 1e-3, progress: bool = True):
-        self.num_steps = None if num_steps is None else int(num_steps)
-        self.t_eps = float(t_eps)
+    def __init__(self, num_steps: int | None = 100, x0_clip: str = "auto", clip_value: float = 1.0,
+                 clip_percentile: float = 0.995, progress: bool = True, **legacy):
+        self.num_steps = None if num_steps is None else check_num_steps(num_steps)
+        check_choice("sampler.x0_clip", x0_clip, X0_CLIPS)
+        if not float(clip_value) > 0 or not 0 < float(clip_percentile) <= 1:
+            raise UserError(f"sampler.clip_value={clip_value} must be > 0 and sampler.clip_percentile="
+                            f"{clip_percentile} in (0, 1]")
+        unknown = set(legacy) - set(LEGACY_GRID_KEYS)
+        if unknown:
+            raise UserError(f"{type(self).__name__} has no option {', '.join(sorted(unknown))}")
+        self.x0_clip, self.clip_value, self.clip_percentile = x0_clip, float(clip_value), float(clip_percentile)
         self.progress = bool(progress)
+        self.legacy_grid = legacy  # grid settings of an old checkpoint's sampler (genflow.samplers.grids.default_grid)
+        self.start_tracking(None)
 
-    def sample(self, model: ModelFunction, shape, generator: torch.Generator | None = None,
-               x_init: Tensor | None = None, device=None) -> SampleResult:
-        x = model.path.prior_sample(shape, generator, device) if x_init is None else x_init
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def check(self, model: ModelFunction) -> None:
+        """Raise UserError for a (sampler, model) pair that cannot work, before any work is done."""
+
+    def sample(self, model: ModelFunction, x: Tensor, grid: TimeGrid, generator: torch.Generator | None = None,
+               progress: Callable[[float], None] | None = None, data_range: float | None = None) -> SampleResult:
+        """Walk x (drawn from the prior at t = 1) down ``grid``; ``progress(t)`` is called with the current
+        time at most every 0.1 s; ``data_range`` c: the data lies in [-c, c] in model units (x0_clip=auto)."""
+        self.check(model)
+        model = self.clipped(model, data_range)
         start = model.nfe
+        self.start_tracking(progress)
         with torch.no_grad():
-            x = self.run(model, x, generator)
+            x = self.walk(model, x, grid.times, generator)
+            if grid.denoise:
+                x = model(x, grid.times[-1]).x0
+                self.track(x, grid.times[-1], 0.0)
+        self.report(0.0, force=True)
+        self.raise_if_not_finite(x, model)
         return SampleResult(x=x, nfe=model.nfe - start)
 
-    def run(self, model: ModelFunction, x: Tensor, generator) -> Tensor:
+    def walk(self, model: ModelFunction, x: Tensor, times: Tensor, generator) -> Tensor:
         raise NotImplementedError
 
-    def steps(self, pairs, desc: str):
-        return tqdm(pairs, desc=desc, disable=not self.progress, leave=False, dynamic_ncols=True)
+    def clipped(self, model: ModelFunction, data_range: float | None) -> ModelFunction:
+        mode = self.x0_clip
+        if mode == "auto":
+            mode = "static" if data_range is not None else "none"
+        if mode == "none":
+            return model
+        value = data_range if (self.x0_clip == "auto" and data_range is not None) else self.clip_value
+        return ThresholdedModel(model, mode, value, self.clip_percentile)
 
-    def continuous_grid(self, n: int) -> Tensor:
-        """n + 1 times from 1 down to t_eps."""
-        return torch.linspace(1.0, self.t_eps, n + 1)
+    # --- bookkeeping shared by the samplers -------------------------------------------------
+    def steps(self, times: Tensor):
+        """(i, t_i, t_{i+1}) along the grid, as Python floats, reporting progress and tracking finiteness
+        of the sample the previous step produced (no host synchronisation)."""
+        for i in range(len(times) - 1):
+            yield i, float(times[i]), float(times[i + 1])
+            self.report(float(times[i + 1]))
+
+    def start_tracking(self, progress: Callable[[float], None] | None) -> None:
+        self._progress, self._last_report, self._finite = progress, 0.0, []
+
+    def track(self, x: Tensor, t, s) -> None:
+        """Remember, on the device, whether the step t -> s left x finite (times: numbers or 0-d tensors,
+        read only if a non-finite sample is reported)."""
+        self._finite.append((torch.isfinite(x).all(), t, s))
+
+    def report(self, t, force: bool = False) -> None:
+        """Call ``progress(t)`` at most every 0.1 s (t is read, and a GPU synchronised, only then)."""
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_report >= 0.1:
+            self._last_report = now
+            self._progress(float(t))
+
+    def raise_if_not_finite(self, x: Tensor, model: ModelFunction) -> None:
+        if bool(torch.isfinite(x).all()):
+            return
+        flags = torch.stack([f for f, _, _ in self._finite]).cpu().tolist() if self._finite else []
+        first = next((i for i, ok in enumerate(flags) if not ok), None)
+        where = ""
+        if first is not None:
+            t, s = (float(u) for u in self._finite[first][1:])
+            where = f" at evaluation {first + 1} of {len(flags)} (t = {t:.4g})" if t == s else \
+                f" at step {first + 1} of {len(flags)} (t = {t:.4g} -> {s:.4g})"
+            cause = likely_cause(model, t)
+        else:
+            cause = "the network's output is not finite"
+        raise NonFiniteSampleError(f"sampler {self.name} produced non-finite samples{where}; likely cause: {cause}")
 
     @staticmethod
     def noise_like(x: Tensor, generator) -> Tensor:
         return standard_normal(x.shape, generator, x.device, x.dtype)
 
-
-SPACINGS = ("linspace", "trailing", "leading")
-
-
-def strided_discrete_grid(times: Tensor, num_steps: int | None, spacing: str = "linspace") -> Tensor:
-    """A descending subsequence of a discrete grid t_1 < ... < t_N with ``num_steps`` points
-    (indices i = 0..N-1; the names of Lin et al. 2024, Table 2):
-    linspace  round(linspace(N-1, 0, k)): keeps t_N and t_1 (DDIM / improved DDPM respacing);
-    trailing  round(N - j N/k) - 1, j = 0..k-1: starts at t_N, equal strides, stops short of t_1;
-    leading   j (N // k), j = k-1..0: starts below t_N, ends at t_1 (diffusers' default)."""
-    n = len(times)
-    if num_steps is None or num_steps >= n:
-        return times.flip(0)
-    k = num_steps
-    if spacing == "linspace":
-        idx = torch.linspace(n - 1, 0, k).round().long()
-    elif spacing == "trailing":
-        idx = (n - torch.arange(k, dtype=torch.float64) * n / k).round().long() - 1
-    else:
-        idx = (torch.arange(k) * (n // k)).flip(0)
-    return times[idx.unique_consecutive()]
+    def __repr__(self) -> str:
+        return f"{self.name}(num_steps={self.num_steps}, x0_clip={self.x0_clip})"
 
 
-def tweedie(model: ModelFunction, x: Tensor, t: Tensor) -> Tensor:
-    """Tweedie's denoising step E[x0 | x_t] = (x + sigma^2 score) / alpha at time t."""
-    t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(1).expand(x.shape[0])
-    return model(x, t, "x0")
+def likely_cause(model: ModelFunction, t: float) -> str:
+    c = model.path.coefficients(torch.tensor(t, dtype=torch.float64))
+    alpha, sigma = float(c.alpha), float(c.sigma)
+    if alpha < 1e-4:
+        return (f"alpha(t) = {alpha:.3g} at t = {t:.4g}: x0 = (x - sigma eps) / alpha divides by ~0 for a "
+                f"{model.kind}-prediction model; use sampler.x0_clip=static or dynamic, or a grid that starts below t = 1")
+    if sigma < 1e-4:
+        return f"sigma(t) = {sigma:.3g} at t = {t:.4g}: the score -eps / sigma divides by ~0; raise grid.t_eps"
+    return "the network's output is not finite there (a diverged or corrupted checkpoint?), or the step is too large"
+
+
+def draw(model: ModelFunction, sampler: Sampler, shape, grid=None, generator: torch.Generator | None = None,
+         device=None, **kwargs) -> SampleResult:
+    """Samples of ``shape`` from ``model``: the prior at t = 1, then ``sampler`` on ``grid`` (a
+    genflow.samplers.grids.Grid; default: the path's own grid) with the sampler's number of steps."""
+    from genflow.samplers.grids import default_grid
+
+    grid = grid if grid is not None else default_grid(model.path, sampler.legacy_grid)
+    x = model.path.prior_sample(shape, generator, device)
+    return sampler.sample(model, x, grid(model.path, sampler.num_steps), generator, **kwargs)
