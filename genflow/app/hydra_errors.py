@@ -48,6 +48,13 @@ def missing_option(e: MissingConfigException) -> str:
     return _first_line(e)
 
 
+def closest(name: str, valid: list[str]) -> list[str]:
+    """The valid keys nearest to a misspelt one: the best difflib match and any within 0.1 of it."""
+    ratio = {k: difflib.SequenceMatcher(None, name, k).ratio() for k in valid}
+    best = max(ratio.values(), default=0.0)
+    return sorted((k for k in valid if ratio[k] >= max(0.6, best - 0.1)), key=lambda k: -ratio[k])[:3]
+
+
 def unknown_key(e: ConfigCompositionException, cause: OmegaConfBaseException, command: str) -> str:
     key = cause.full_key or str(cause.key)
     parent, _, name = key.rpartition(".")
@@ -56,7 +63,7 @@ def unknown_key(e: ConfigCompositionException, cause: OmegaConfBaseException, co
     node = cause.parent_node
     valid = [str(k) for k in node.keys() if k != "hydra"] if node is not None and hasattr(node, "keys") else []
     where = parent or "the config"
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    close = closest(name, valid)
     if close:
         names = " or ".join(f"{parent}.{c}" if parent else c for c in close)
         return f"{key}: no such key in {where}; did you mean {names}? ({add_hint})"
