@@ -136,7 +136,7 @@ def run_hydra_app(app, command: str, args: list[str]) -> int:
         code = job_report.finish_sweep()
         if code:
             return code  # each failed job was reported in one line, then the sweep's summary
-        message = None if runtime.SHOW_TRACEBACKS else hydra_errors.describe(e, command)
+        message = None if runtime.SHOW_TRACEBACKS else hydra_errors.describe(e)
         if message is None:
             raise
         return _error(message)

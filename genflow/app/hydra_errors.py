@@ -55,7 +55,7 @@ def closest(name: str, valid: list[str]) -> list[str]:
     return sorted((k for k in valid if ratio[k] >= max(0.6, best - 0.1)), key=lambda k: -ratio[k])[:3]
 
 
-def unknown_key(e: ConfigCompositionException, cause: OmegaConfBaseException, command: str) -> str:
+def unknown_key(e: ConfigCompositionException, cause: OmegaConfBaseException) -> str:
     key = cause.full_key or str(cause.key)
     parent, _, name = key.rpartition(".")
     add = re.search(r"use (\+\S+)", str(e))
@@ -89,7 +89,7 @@ def bad_value(e: ConfigCompositionException, cause: ValidationError) -> str:
     return f"{override.group(1) if override else key}: {message}"
 
 
-def describe(e: BaseException, command: str) -> str | None:
+def describe(e: BaseException) -> str | None:
     """One line for an error Hydra raised before any job ran, or None if ``e`` is not one."""
     if isinstance(e, MissingConfigException):
         return missing_option(e)
@@ -98,7 +98,7 @@ def describe(e: BaseException, command: str) -> str | None:
     if isinstance(e, ConfigCompositionException):
         cause = e.__cause__
         if isinstance(cause, (ConfigAttributeError, ConfigKeyError)):
-            return unknown_key(e, cause, command)
+            return unknown_key(e, cause)
         if isinstance(cause, ValidationError):
             return bad_value(e, cause)
         several = re.match(r"Ambiguous value for argument '([^']+)'", str(e))
