@@ -315,3 +315,38 @@ def test_job_errors_are_picklable_one_liners():
     assert job_error(wrapped).message == "path.num_steps=4 is too few"
     assert job_error(FloatingPointError("loss is nan at step 7")).code == 1
     assert job_error(KeyError("a bug")) is None
+
+
+def test_job_report_records_each_job_and_summarizes_the_sweep(tmp_path, capsys):
+    """The callback as Hydra calls it: a bad value and a bug in a sweep, then the single-run exit."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from genflow.app import job_report
+    from genflow.app.runtime import JobError
+
+    def config(num, mode=RunMode.MULTIRUN):
+        return OmegaConf.create({"hydra": {"mode": mode, "sweep": {"dir": str(tmp_path)},
+                                           "job": {"num": num}, "runtime": {"output_dir": str(tmp_path / str(num))}}})
+
+    report = job_report.JobReport()
+    report.on_multirun_start(config(0))
+    outcomes = [(JobStatus.COMPLETED, 0.5), (JobStatus.FAILED, JobError("num_samples=0 must be positive")),
+                (JobStatus.FAILED, KeyError("a bug"))]
+    for num, (status, value) in enumerate(outcomes):
+        report.on_job_end(config(num), JobReturn(overrides=[f"seed={num}", "data=moons"], status=status,
+                                                 _return_value=value))
+    assert job_report.finish_sweep() == 1 and job_report.finish_sweep() is None
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "genflow: error: job #1 (seed=1 data=moons) failed: num_samples=0 must be positive"
+    assert err[1].startswith("genflow: error: job #2 (seed=2 data=moons) failed: KeyError: 'a bug' (traceback in")
+    assert "1 of 3 jobs completed, 2 failed" in err[2]
+    assert [line.split()[:3] for line in err[3:]] == [["#0", "completed", "seed=0"], ["#1", "failed", "seed=1"],
+                                                      ["#2", "failed", "seed=2"]]
+    records = json.loads((tmp_path / "sweep_summary.json").read_text())
+    assert [r.get("exit_code") for r in records] == [None, 2, 1] and "KeyError" in records[2]["traceback"]
+    with pytest.raises(SystemExit) as single_run:
+        report.on_run_end(config(0, RunMode.RUN), JobReturn(status=JobStatus.FAILED,
+                                                            _return_value=JobError("loss is nan", code=1)))
+    assert single_run.value.code == 1 and capsys.readouterr().err == "genflow: error: loss is nan\n"

@@ -87,9 +87,11 @@ class JobReport(Callback):
         if e is not None:
             message, code = reason(e)
             record.update(status="failed", error=message, exit_code=code)
-            if job_error(e) is None:
+            where = ""
+            if job_error(e) is None:  # a bug: its traceback is kept for the report
                 record["traceback"] = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-            print_error(f"job #{num} ({' '.join(overrides)}) failed: {message}")
+                where = f" (traceback in {job_dir / RECORD})"
+            print_error(f"job #{num} ({' '.join(overrides)}) failed: {message}{where}")
         job_dir.mkdir(parents=True, exist_ok=True)
         tmp = job_dir / f".{RECORD}.tmp"
         tmp.write_text(json.dumps(record, indent=2))
