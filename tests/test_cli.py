@@ -1,6 +1,10 @@
 """The genflow command as a user runs it: train -> checkpoint -> sample, help, errors."""
 
 import json
+import os
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +14,28 @@ from conftest import find_run, run_cli
 
 TINY = ["trainer.max_steps=30", "num_samples=200", "plot_every_n_steps=20", "checkpoint_every_n_steps=20",
         "path.num_steps=50", "data.num_samples=2000", "trainer.log_every_n_steps=10"]
+
+
+@pytest.fixture
+def genflow_main(monkeypatch, capsys, tmp_path):
+    """``genflow <args>`` in this process, for what Hydra answers before any job runs (errors, --help,
+    --cfg): returns (exit code, stdout, stderr)."""
+    from genflow.app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["genflow"])
+    for name, value in (("HYDRA_FULL_ERROR", "0"), ("GENFLOW_ONE_LINE_ERRORS", "1"), ("GENFLOW_HOST_TUNING", "0")):
+        monkeypatch.setenv(name, value)
+
+    def run(*args):
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = e.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -81,23 +107,28 @@ def test_user_file_data_round_trips_units(tmp_path):
     assert 5 < x[:, 0].std() < 15 and 0.25 < x[:, 1].std() < 0.75
 
 
-def test_help_and_cfg(tmp_path):
-    top = run_cli("--help", cwd=tmp_path).stdout
-    assert "train" in top and "sample" in top and "eval" in top
-    hydra_help = run_cli("train", "--help", cwd=tmp_path).stdout
-    for group in ("model", "net", "data", "schedule", "sampler", "guidance", "trainer", "logger"):
-        assert f"{group}:" in hydra_help
-    job = run_cli("train", "--cfg", "job", "model=ddpm", "path/schedule=cosine", cwd=tmp_path).stdout
-    assert "CosineSchedule" in job and "DiffusionModule" in job
+def test_help_lists_each_commands_own_groups_and_cfg_prints_the_config(genflow_main):
+    code, top, _ = genflow_main("--help")
+    assert code == 0 and "train" in top and "sample" in top and "eval" in top
+    _, train_help, _ = genflow_main("train", "--help")
+    for group in ("model", "net", "data", "path", "path/schedule", "grid", "sampler", "guidance", "trainer", "logger"):
+        assert f"\n{group}: " in train_help, train_help
+    assert "model: ddpm, ffjord" in train_help and "(chosen: ddpm)" in train_help
+    _, sample_help, _ = genflow_main("sample", "--help")
+    assert "\nsampler: ancestral" in sample_help and "\nguidance: cfg, classifier, none" in sample_help
+    assert not any(f"\n{g}: " in sample_help for g in ("model", "data", "net", "trainer", "logger")), sample_help
+    _, eval_help, _ = genflow_main("eval", "--help")
+    assert "\nsampler: ancestral" in eval_help and "metric: nll" in eval_help
+    assert not any(f"\n{g}: " in eval_help for g in ("model", "data", "guidance", "trainer")), eval_help
+    code, job, _ = genflow_main("train", "--cfg", "job", "model=ddpm", "path/schedule=cosine")
+    assert code == 0 and "CosineSchedule" in job and "DiffusionModule" in job
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["train", "model=nope"], "valid choices for model: ddpm"),
-    (["train", "data=nope"], "valid choices for data:"),
+    (["train", "model=nope"], "model=nope is not an option; valid choices for model: ddpm, ffjord"),
     (["train", "trainer.max_steps=abc"], "trainer.max_steps='abc': expected an integer"),
-    (["train", "no_such_key=1"], "Could not override 'no_such_key'"),
     (["sample", "ckpt=/nonexistent/last.ckpt"], "/nonexistent/last.ckpt"),
-    (["sample"], "ckpt"),
+    (["sample"], "missing required value ckpt"),
     (["frobnicate"], "valid commands: train, sample, eval"),
     (["train", "model=ncsn", "path/schedule=linear"], "needs path/schedule=geometric"),
     (["train", "path.num_steps=4"], "path.num_steps=4 is too few for this schedule"),
@@ -109,6 +140,32 @@ def test_bad_input_is_one_line_without_traceback(tmp_path, args, needle):
     err = proc.stderr.strip()
     assert needle in err and "Traceback" not in err
     assert len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "data=nope"], "data=nope is not an option; valid choices for data: checkerboard, cifar10"),
+    (["sample", "ckpt=x", "sampler=nope"], "valid choices for sampler: ancestral, annealed_langevin"),
+    (["train", "hydra/launcher=nope"], "valid choices for hydra/launcher: basic, joblib, parallel"),
+    (["train", "-m", "model=ddpm,nope"], "model=nope is not an option; valid choices for model:"),
+    (["train", "no_such_key=1"], "no_such_key: no such key in the config; valid keys: seed,"),
+    (["train", "no_such_key=1"], "add a new key with +no_such_key=1"),
+    (["train", "trainer.max_step=5"], "did you mean trainer.max_steps"),
+    (["train", "model.lrr=1e-3"], "model.lrr: no such key in model; did you mean model.lr?"),
+    (["train", "guidance.scale=3"], "choose one with guidance=<option> (valid choices for guidance: cfg, classifier, none)"),
+    (["train", "seed=1.5"], "seed='1.5': expected an integer"),
+    (["train", "trainer.enable_progress_bar=maybe"], "trainer.enable_progress_bar='maybe': expected a boolean"),
+    (["eval", "ckpt=x", "num_points=many"], "num_points='many': expected an integer"),
+    (["train", "model=ddpm,flow_matching"], "model=ddpm,flow_matching: several values; sweep over them with -m"),
+    (["train", "+trainer=gpu"], "change it with trainer=<option>"),
+    (["train", "model=[a"], "cannot parse 'model=[a'"),
+    (["train", "--config-dir", "/nonexistent/conf"], "'/nonexistent/conf' not found"),
+    (["train", "--shell-completion", "install=tcsh"], "valid shells: bash, zsh, fish"),
+])
+def test_hydra_refuses_bad_overrides_in_one_line(genflow_main, args, needle):
+    """Hydra composes and validates (the schema's types, group options, keys); genflow prints one line."""
+    code, out, err = genflow_main(*args)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not out
 
 
 def test_corrupted_checkpoint_is_one_line(tmp_path):
@@ -168,3 +225,128 @@ def test_multirun_sweep_writes_one_run_per_job(tmp_path):
     for ckpt in (tmp_path / "outputs" / "multirun").glob("*/*/*/checkpoints/last.ckpt"):
         assert torch.load(ckpt, weights_only=False)["global_step"] == 10
     assert len(list((tmp_path / "outputs" / "multirun").glob("*/*/*/checkpoints/last.ckpt"))) == 2
+
+
+SWEEP_TINY = ["trainer.max_steps=5", "net.hidden=16", "num_samples=20", "plot_every_n_steps=0", "data.num_samples=500",
+              "progress_refresh_per_second=0"]
+
+
+def test_a_sweep_survives_a_failing_job_and_ends_with_a_summary(tmp_path):
+    proc = run_cli("train", "-m", "path.num_steps=4,50", *SWEEP_TINY, cwd=tmp_path, check=False)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    failed = [line for line in proc.stderr.splitlines() if line.startswith("genflow: error: job #0")]
+    assert len(failed) == 1 and "path.num_steps=4 is too few for this schedule" in failed[0], proc.stderr[-3000:]
+    summary = proc.stderr[proc.stderr.index("genflow: sweep "):].splitlines()
+    assert "1 of 2 jobs completed, 1 failed" in summary[0], summary
+    assert summary[1].split()[:3] == ["#0", "failed", "path.num_steps=4"] and "too few" in summary[1], summary
+    assert summary[2].split() == ["#1", "completed", "path.num_steps=50"], summary
+    sweep = next((tmp_path / "outputs" / "multirun").glob("*/*"))
+    records = json.loads((sweep / "sweep_summary.json").read_text())
+    assert [(r["num"], r["status"]) for r in records] == [(0, "failed"), (1, "completed")]
+    assert records[0]["exit_code"] == 2 and "too few" in records[0]["error"]
+    assert (sweep / "1_ddpm_moons" / "checkpoints" / "last.ckpt").is_file()  # the job after the failure ran
+    assert json.loads((sweep / "1_ddpm_moons" / "metrics.json").read_text())["step"] == 5
+
+
+def test_a_users_config_dir_and_search_path(tmp_path, genflow_main):
+    conf = tmp_path / "my_conf" / "net"
+    conf.mkdir(parents=True)
+    (conf / "wide.yaml").write_text("_target_: genflow.nets.mlp.MLP\nhidden: 24\ndepth: 2\ntime_dim: 16\n")
+    code, job, _ = genflow_main("train", f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]", "net=wide", "--cfg", "job")
+    assert code == 0 and "hidden: 24" in job
+    code, _, err = genflow_main("train", "--config-dir", str(tmp_path / "my_conf"), "net=wid")
+    assert code == 2 and "valid choices for net: mlp, unet_ddpm_cifar10, unet_small, wide" in err
+    tiny = [a for a in SWEEP_TINY if not a.startswith("net.")]
+    run_cli("train", "--config-dir", "my_conf", "net=wide", *tiny, "path.num_steps=50", cwd=tmp_path)
+    run = find_run(tmp_path)
+    assert "hidden: 24" in (run / "config.yaml").read_text()
+    assert json.loads((run / "metrics.json").read_text())["step"] == 5
+
+
+def completion_query(line: str, tmp_path) -> list[str]:
+    command = line.split()[1]
+    env = {**os.environ, "COMP_LINE": line, "COMP_POINT": str(len(line)), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "genflow", command, "-sc", "query=bash"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+def test_shell_completion_completes_each_commands_groups_and_keys(tmp_path):
+    script = run_cli("train", "--shell-completion", "install=bash", cwd=tmp_path).stdout
+    assert "complete -o nospace -o default -F _genflow_completion genflow\n" in script
+    assert 'compgen -W "train sample eval"' in script and "${words[1]} -sc query=bash" in script
+    assert script.count("complete ") == 1  # registers genflow alone, not a command named train
+    assert completion_query("genflow train mod", tmp_path) == ["model.", "model="]
+    assert "trainer.max_steps=" in completion_query("genflow train trainer.max", tmp_path)
+    assert completion_query("genflow sample sam", tmp_path) == ["sampler="]
+    offered = completion_query("genflow sample ", tmp_path)
+    assert {"sampler=", "guidance=", "ckpt=", "num_samples="} <= set(offered) and "model=" not in offered, offered
+
+
+def test_bash_runs_the_completion_script(tmp_path):
+    """The installed function, called as bash calls it on <TAB>, offers the command's groups."""
+    bash = "/bin/bash"
+    if not os.path.exists(bash):
+        pytest.skip("no bash")
+    genflow = tmp_path / "genflow"
+    genflow.write_text(f"#!/bin/sh\nexec {sys.executable} -m genflow \"$@\"\n")
+    genflow.chmod(0o755)
+    test = (f'export PATH="{tmp_path}:$PATH"\neval "$(genflow --shell-completion install=bash)"\n'
+            'COMP_LINE="genflow sample sam" COMP_POINT=18 COMP_CWORD=2 _genflow_completion\necho "${COMPREPLY[@]}"\n'
+            'COMP_LINE="genflow tr" COMP_POINT=10 COMP_CWORD=1 _genflow_completion\necho "${COMPREPLY[@]}"\n')
+    proc = subprocess.run([bash, "-c", test], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.stdout.splitlines() == ["sampler=", "train"], proc.stdout + proc.stderr
+
+
+def test_job_errors_are_picklable_one_liners():
+    """A job's error crosses a launcher's process boundary (joblib, submitit) as a plain exception."""
+    from hydra.errors import InstantiationException
+
+    from genflow.app.runtime import JobError, job_error
+    from genflow.errors import UserError
+
+    error = pickle.loads(pickle.dumps(job_error(UserError("num_samples=0 must be\n a positive integer"))))
+    assert isinstance(error, JobError) and (error.message, error.code) == ("num_samples=0 must be a positive integer", 2)
+    wrapped = InstantiationException("Error in call to target")
+    wrapped.__cause__ = UserError("path.num_steps=4 is too few")
+    assert job_error(wrapped).message == "path.num_steps=4 is too few"
+    assert job_error(FloatingPointError("loss is nan at step 7")).code == 1
+    assert job_error(KeyError("a bug")) is None
+
+
+def test_job_report_records_each_job_and_summarizes_the_sweep(tmp_path, capsys):
+    """The callback as Hydra calls it: a bad value and a bug in a sweep, then the single-run exit."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from genflow.app import job_report
+    from genflow.app.runtime import JobError
+
+    def config(num, mode=RunMode.MULTIRUN):
+        return OmegaConf.create({"hydra": {"mode": mode, "sweep": {"dir": str(tmp_path)},
+                                           "job": {"num": num}, "runtime": {"output_dir": str(tmp_path / str(num))}}})
+
+    report = job_report.JobReport()
+    report.on_multirun_start(config(0))
+    outcomes = [(JobStatus.COMPLETED, 0.5), (JobStatus.FAILED, JobError("num_samples=0 must be positive")),
+                (JobStatus.FAILED, KeyError("a bug"))]
+    for num, (status, value) in enumerate(outcomes):
+        report.on_job_end(config(num), JobReturn(overrides=[f"seed={num}", "data=moons"], status=status,
+                                                 _return_value=value))
+    assert job_report.finish_sweep() == 1 and job_report.finish_sweep() is None
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "genflow: error: job #1 (seed=1 data=moons) failed: num_samples=0 must be positive"
+    assert err[1].startswith("genflow: error: job #2 (seed=2 data=moons) failed: KeyError: 'a bug' (traceback in")
+    assert "1 of 3 jobs completed, 2 failed" in err[2]
+    assert [line.split()[:3] for line in err[3:]] == [["#0", "completed", "seed=0"], ["#1", "failed", "seed=1"],
+                                                      ["#2", "failed", "seed=2"]]
+    records = json.loads((tmp_path / "sweep_summary.json").read_text())
+    assert [r.get("exit_code") for r in records] == [None, 2, 1] and "KeyError" in records[2]["traceback"]
+    with pytest.raises(SystemExit) as single_run:
+        report.on_run_end(config(0, RunMode.RUN), JobReturn(status=JobStatus.FAILED,
+                                                            _return_value=JobError("loss is nan", code=1)))
+    assert single_run.value.code == 1 and capsys.readouterr().err == "genflow: error: loss is nan\n"

@@ -61,3 +61,44 @@ def test_a_failing_constructor_is_reported_with_its_key_and_error():
     message = instantiation_error_message(failed.value)
     assert message.startswith("could not build data: TypeError(") and "unexpected keyword argument 'bogus'" in message
     assert "\n" not in message
+
+
+def test_trainer_schema_mirrors_lightnings_trainer():
+    """Every Trainer argument (but those genflow builds) with Lightning's default, typed no stricter than
+    Lightning: a typed field's type is one Lightning's annotation admits."""
+    import dataclasses
+    import inspect
+    import typing
+
+    import lightning.pytorch as pl
+
+    from genflow.conf.schema import TrainerConfig
+
+    params = {n: p for n, p in inspect.signature(pl.Trainer.__init__).parameters.items() if n != "self"}
+    hints = typing.get_type_hints(pl.Trainer.__init__)
+    declared = typing.get_type_hints(TrainerConfig)
+    fields = {f.name: f for f in dataclasses.fields(TrainerConfig) if f.name != "_target_"}
+    assert set(params) - set(fields) == {"logger", "callbacks", "plugins", "default_root_dir"}
+    assert set(fields) <= set(params)
+    for name, f in fields.items():
+        assert f.default == params[name].default, name
+        if declared[name] is typing.Any:
+            continue
+        admitted = set(typing.get_args(hints[name]) or (hints[name],))
+        assert set(typing.get_args(declared[name]) or (declared[name],)) <= admitted, (name, declared[name], hints[name])
+
+
+@pytest.mark.parametrize("name,overrides", [("train", []), ("train", ["data=digits", "trainer=gpu"]),
+                                            ("sample", ["ckpt=x"]), ("eval", ["ckpt=x"])])
+def test_the_schemas_type_the_composed_configs(name, overrides):
+    """The yaml files give every typed key a value of its type (eval's 1e-5 tolerances are numbers)."""
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("genflow.conf", version_base=None):
+        cfg = compose(name, overrides=overrides)
+    assert "???" not in OmegaConf.to_yaml(cfg)
+    if name == "eval":
+        assert cfg.rtol == 1e-5 and isinstance(cfg.rtol, float)
+    if name == "train":
+        assert OmegaConf.get_type(cfg, "trainer").__name__ == "TrainerConfig" and isinstance(cfg.trainer.max_steps, int)

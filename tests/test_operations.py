@@ -183,6 +183,8 @@ def test_joblib_launcher_and_optuna_sweep(tmp_path):
     run_cli("train", "-m", "hydra/launcher=parallel", "model=ddpm,flow_matching", *tiny, cwd=tmp_path)
     jobs = sorted(p.name for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir())
     assert [j.split("_", 1)[1] for j in jobs] == ["ddpm_moons", "flow_matching_moons"], jobs
+    summary = json.loads(next((tmp_path / "outputs" / "multirun").glob("*/*/sweep_summary.json")).read_text())
+    assert [(r["num"], r["status"]) for r in summary] == [(0, "completed"), (1, "completed")]  # from the workers
     (tmp_path / "optuna").mkdir()
     run_cli("train", "-m", "sweep=tune_lr", "hydra.sweeper.n_trials=2", *tiny, cwd=tmp_path / "optuna")
     best = list((tmp_path / "optuna" / "outputs" / "multirun").glob("*/*/optimization_results.yaml"))

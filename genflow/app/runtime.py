@@ -1,4 +1,4 @@
-"""Shared plumbing of the Hydra apps: run directories, user-error reporting, seeding."""
+"""Shared plumbing of the Hydra apps: run directories, errors raised from jobs as one-line JobErrors."""
 
 from __future__ import annotations
 
@@ -14,36 +14,70 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from genflow.errors import RunError, UserError
 
 
-def fail(message: str, code: int = 2):
-    """Print a one-line error and exit (no traceback)."""
+SHOW_TRACEBACKS = False  # set by the console script when the user asks for them (HYDRA_FULL_ERROR=1)
+
+
+def print_error(message: str) -> None:
+    """The one line genflow prints for a refused input or a failed run."""
     print(f"genflow: error: {' '.join(str(message).split())}", file=sys.stderr)
-    sys.exit(code)
+
+
+class JobError(Exception):
+    """A job's failure as one line and an exit code (2: bad input, 1: the run failed). A plain, picklable
+    exception, so that it reaches Hydra (which records the job as failed and a sweep goes on) and crosses
+    a launcher's process boundary (joblib, submitit) intact."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(" ".join(str(message).split()), code)
+
+    @property
+    def message(self) -> str:
+        return self.args[0]
+
+    @property
+    def code(self) -> int:
+        return self.args[1]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def job_error(e: BaseException) -> JobError | None:
+    """The one-line form of an error raised inside a job; None for an unexpected one (a bug, whose
+    traceback is worth seeing)."""
+    if isinstance(e, JobError):
+        return e
+    if isinstance(e, UserError):
+        return JobError(str(e))
+    if isinstance(e, InstantiationException):
+        cause = e.__cause__
+        while cause is not None and not isinstance(cause, UserError) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        return JobError(str(cause) if isinstance(cause, UserError) else instantiation_error_message(e))
+    if isinstance(e, MissingMandatoryValue):
+        return JobError(f"missing required value {e.full_key}: pass {e.full_key}=...")
+    if isinstance(e, OmegaConfBaseException):
+        return JobError(str(e).splitlines()[0])
+    if isinstance(e, FloatingPointError):
+        return JobError(f"training stopped: {e}; the last good checkpoint is kept", code=1)
+    if isinstance(e, RunError):
+        return JobError(str(e), code=1)
+    return None
 
 
 def report_user_errors(fn):
-    """Turn UserError and configuration errors raised inside a Hydra task into one-line errors."""
+    """Raise the errors of a Hydra task that a user can act on as JobError: Hydra records the job as
+    failed, genflow's JobReport callback prints its one line, and a sweep goes on to its next job."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except UserError as e:
-            fail(str(e))
-        except InstantiationException as e:
-            cause = e.__cause__
-            while cause is not None and not isinstance(cause, UserError) and cause.__cause__ is not None:
-                cause = cause.__cause__
-            if isinstance(cause, UserError):
-                fail(str(cause))
-            fail(instantiation_error_message(e))
-        except MissingMandatoryValue as e:
-            fail(f"missing required value {e.full_key}: pass {e.full_key}=...")
-        except OmegaConfBaseException as e:
-            fail(str(e).splitlines()[0])
-        except FloatingPointError as e:
-            fail(f"training stopped: {e}; the last good checkpoint is kept", code=1)
-        except RunError as e:
-            fail(str(e), code=1)
+        except Exception as e:
+            error = job_error(e)
+            if error is None or error is e:
+                raise
+            raise error from e
 
     return wrapper
 

@@ -73,7 +73,8 @@ def build_trainer(cfg: DictConfig, out, sampling, dm) -> L.Trainer:
     callbacks += [LearningRateMonitor(logging_interval="step")] if logger else []
     settings = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in OPTIMIZATION_KEYS}
     refresh = cfg.get("progress_refresh_per_second", 10)
-    settings["enable_progress_bar"] = bool(settings.get("enable_progress_bar", True) and refresh > 0)
+    # trainer.enable_progress_bar: null is Lightning's default (a bar)
+    settings["enable_progress_bar"] = settings.get("enable_progress_bar") is not False and refresh > 0
     if settings["enable_progress_bar"]:
         callbacks.append(ThrottledProgressBar(refresh))
     trainer = instantiate(settings, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
