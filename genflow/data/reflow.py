@@ -14,9 +14,9 @@ from genflow.samplers.pf_ode import ProbabilityFlowSampler
 
 class ReflowDataModule(VectorDataModule):
     def __init__(self, teacher: str, num_pairs: int = 20_000, batch_size: int = 256, seed: int = 0,
-                 method: str = "dopri5", num_steps: int = 100):
+                 method: str = "dopri5", num_steps: int = 100, trusted=()):
         super().__init__(batch_size, seed)
-        self.teacher = load_module(teacher, key="teacher")
+        self.teacher = load_module(teacher, key="teacher", trusted=trusted)
         self.num_pairs, self.solver = int(num_pairs), ProbabilityFlowSampler(method, num_steps, progress=True)
         config = self.teacher.run_config or {}
         self._source = instantiate(config["data"]) if config.get("data") else None
