@@ -9,3 +9,12 @@ def check_choice(key: str, value, choices) -> None:
     """Raise a one-line UserError unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise UserError(f"{key}={value!r} is not valid; choose one of {', '.join(map(str, choices))}")
+
+
+class RunFailure(Exception):
+    """The run cannot go on for a reason outside the user's input (a full disk, a read-only
+    directory): printed as one line, exit code ``exit_code`` (1), never a traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -11,7 +11,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from genflow.errors import UserError
+from genflow.errors import RunFailure, UserError
 
 
 def fail(message: str, code: int = 2):
@@ -42,6 +42,8 @@ def report_user_errors(fn):
             fail(str(e).splitlines()[0])
         except FloatingPointError as e:
             fail(f"training stopped: {e}; the last good checkpoint is kept", code=1)
+        except RunFailure as e:
+            fail(str(e), code=e.exit_code)
 
     return wrapper
 
