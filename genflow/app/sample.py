@@ -11,15 +11,20 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genflow.modules.loading import load_module
+from genflow.modules.loading import load_module, trusted_targets
 from genflow.app.devices import resolve_device
 from genflow.errors import UserError
-from genflow.guidance import ClassifierFreeGuidance, ClassifierGuidance, check_label
+from genflow.data.labels import class_index
+from genflow.guidance import ClassifierFreeGuidance, ClassifierGuidance
 from genflow.modules.classifier import NoisyClassifierModule
 from genflow.app.plotting import plot_samples
+from genflow.app.interrupts import ctrl_c_exits
+from genflow.app.rundir import register_resolvers
+from genflow.app.values import check_sample_values
 from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.app.sample")
+register_resolvers()  # ${genflow.new_dir:...}: the run directories in the configs
 
 
 def guided_models(module, cfg: DictConfig):
@@ -34,11 +39,12 @@ def guided_models(module, cfg: DictConfig):
             raise UserError("guidance=cfg needs a conditional model; this checkpoint was trained with "
                             "conditional=false (train with conditional=true)")
         for label in labels:
-            check_label(label, module.hparams.num_classes)
-            yield int(label), (lambda y=int(label): ClassifierFreeGuidance(
+            index = class_index(label, module.label_values, module.hparams.num_classes)
+            yield int(label), (lambda y=index: ClassifierFreeGuidance(
                 module.model_function(use_ema=cfg.use_ema), torch.tensor(y), guidance.scale))
     elif guidance.name == "classifier":
-        classifier = load_module(guidance.classifier_ckpt, key="guidance.classifier_ckpt", device=module.device)
+        classifier = load_module(guidance.classifier_ckpt, key="guidance.classifier_ckpt", device=module.device,
+                                 trusted=trusted_targets(cfg))
         if not isinstance(classifier, NoisyClassifierModule):
             raise UserError("guidance.classifier_ckpt must be a model=noisy_classifier checkpoint")
         if not (torch.allclose(classifier.data_shift, module.data_shift)
@@ -46,18 +52,18 @@ def guided_models(module, cfg: DictConfig):
             raise UserError("the classifier was trained on data with another normalisation than the model")
         log_probs = lambda x, t: torch.log_softmax(classifier(x, t), dim=1)  # noqa: E731
         for label in labels:
-            check_label(label, classifier.hparams.num_classes)
-            yield int(label), (lambda y=int(label): ClassifierGuidance(
+            index = class_index(label, classifier.label_values, classifier.hparams.num_classes)
+            yield int(label), (lambda y=index: ClassifierGuidance(
                 module.model_function(use_ema=cfg.use_ema), log_probs, torch.tensor(y), guidance.scale))
     else:
         raise UserError(f"guidance.name={guidance.name!r} is not valid; choose cfg or classifier")
 
 
+@ctrl_c_exits
 @report_user_errors
 def sample(cfg: DictConfig) -> dict:
-    if cfg.num_samples <= 0:
-        raise UserError(f"num_samples={cfg.num_samples} must be a positive integer")
-    module = load_module(cfg.ckpt, device=resolve_device(cfg.device))
+    check_sample_values(cfg)
+    module = load_module(cfg.ckpt, device=resolve_device(cfg.device), trusted=trusted_targets(cfg))
     if isinstance(module, NoisyClassifierModule):
         raise UserError("ckpt is a noisy classifier; sample from a generative model and pass the classifier "
                         "as guidance.classifier_ckpt")
