@@ -125,3 +125,25 @@ def test_a_bad_data_file_from_the_cli_is_one_line_before_training(tmp_path):
     err = proc.stderr.strip()
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and "row 1 (counting from 0)" in err, err
     assert not list(tmp_path.glob("outputs/*/*/checkpoints"))
+
+
+def test_a_cifar10_batch_that_would_run_code_is_refused(tmp_path):
+    import os
+    import pickle
+
+    from genflow.data.images import CIFAR10DataModule
+    from image_files import write_cifar10
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'PWNED'}",)
+
+    arrays = write_cifar10(tmp_path)
+    dm = CIFAR10DataModule(root=str(tmp_path))
+    dm.setup()
+    assert dm.x.shape == (20, 3, 32, 32) and dm.y.tolist()[:4] == arrays["data_batch_1"][1]  # real batches load
+    with open(tmp_path / "cifar-10-batches-py" / "data_batch_2", "wb") as f:
+        pickle.dump({"data": Payload(), "labels": [0]}, f)
+    with pytest.raises(UserError, match="data_batch_2 is not a CIFAR-10 batch: it names GLOBAL posix.system"):
+        CIFAR10DataModule(root=str(tmp_path)).setup()
+    assert not (tmp_path / "PWNED").exists()

@@ -33,8 +33,11 @@ _CREATED: dict[tuple[str, str], str] = {}
 
 
 def new_dir(stem: str, tail: str = "") -> str:
-    """Create ``<stem><tail>`` (or ``<stem>-k<tail>`` for the first free k >= 2) atomically; return it."""
+    """Create ``<stem><tail>`` (or ``<stem>-k<tail>`` for the first free k >= 2) atomically; return it.
+    A process of another rank started by a cluster launcher (srun) shares rank 0's ``<stem><tail>``."""
     key = (str(stem), str(tail))
+    if key not in _CREATED and is_launched_rank():
+        _CREATED[key] = f"{stem}{tail}"
     if key not in _CREATED:
         Path(str(stem)).parent.mkdir(parents=True, exist_ok=True)
         k = 1
@@ -55,8 +58,9 @@ def register_resolvers() -> None:
 
 
 def is_launched_rank() -> bool:
-    """True in a process that Lightning started for another rank (it passes rank 0's run directory)."""
-    return any(os.environ.get(k, "0") not in ("0", "") for k in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+    """True in a process of a rank other than 0: started by Lightning's DDP launcher (it passes rank
+    0's run directory) or by a cluster launcher."""
+    return any(os.environ.get(k, "0") not in ("0", "") for k in ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID"))
 
 
 def run_files(directory: Path) -> list[str]:
