@@ -98,7 +98,8 @@ def prepare_resume(resume, current: dict, data_shape) -> tuple[str, list[L.Callb
         log.warning("%s records no run config: its settings cannot be compared with this run's", source)
         return str(path), []
     changes = config_changes(stored, current)
-    structural = [c for c in changes if _under(c[0], STRUCTURE)]
+    structural = sorted((c for c in changes if _under(c[0], STRUCTURE)),
+                        key=lambda c: next(i for i, p in enumerate(STRUCTURE) if _under(c[0], (p,))))
     if structural:
         raise UserError(f"{source} is another run: {_show(structural)}: refused (resume with the same model, net, "
                         "path and data, or start a new run)")

@@ -19,6 +19,7 @@ import os
 import pickle
 import re
 import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -76,7 +77,8 @@ def torch_load_data(path: str | os.PathLike, source: str) -> dict:
     except MemoryError:
         raise UserError(f"{source} is not a readable checkpoint (it asks for more memory than there is)") from None
     except Exception as e:  # truncated, not a torch file, ...
-        raise UserError(f"{source} is not a readable checkpoint ({type(e).__name__}: {_first_line(e)})") from None
+        kind = "" if zipfile.is_zipfile(path) else "not a PyTorch checkpoint archive; "
+        raise UserError(f"{source} is not a readable checkpoint ({kind}{type(e).__name__}: {_first_line(e)})") from None
     if not isinstance(raw, dict):
         raise UserError(f"{source} is not a readable checkpoint (it holds a {type(raw).__name__}, not a dict)")
     return raw
