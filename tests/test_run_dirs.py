@@ -79,6 +79,7 @@ def test_keep_earlier_config(tmp_path):
 
 
 def test_resuming_into_its_own_directory_appends_and_applies_the_new_learning_rate(tmp_path):
+    """...and a resume that is refused (another network) leaves the run's files as they were."""
     small = ["data.num_samples=500", "data.batch_size=64", "path.num_steps=50", "num_samples=50", "net.hidden=16",
              "plot_every_n_steps=0", "trainer.log_every_n_steps=1", "progress_refresh_per_second=0"]
     run = tmp_path / "run"
@@ -94,3 +95,9 @@ def test_resuming_into_its_own_directory_appends_and_applies_the_new_learning_ra
     assert np.isclose(lr[5], 2e-3 * 6 / 100) and np.isclose(lr[6], 1e-3 * 7 / 100)  # warm-up of 100 steps
     assert yaml.safe_load((run / "config.1.yaml").read_text())["model"]["lr"] == 0.002
     assert yaml.safe_load((run / "config.yaml").read_text())["model"]["lr"] == 0.001
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix in (".yaml", ".csv", ".json")}
+    refused = run_cli("train", *small, "net.hidden=32", f"hydra.run.dir={run}", f"resume={run}", cwd=tmp_path,
+                      check=False)
+    assert refused.returncode == 2 and "is another run: net.hidden 16 -> 32" in refused.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix in (".yaml", ".csv", ".json")} \
+        == before  # a refused resume leaves the run as it was

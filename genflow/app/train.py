@@ -145,9 +145,6 @@ def train(cfg: DictConfig) -> dict:
 
 
 def fit_and_summarize(cfg: DictConfig, out) -> dict:
-    if is_rank_zero():
-        keep_earlier_config(out / "config.yaml")  # a run resumed into its own directory
-        save_resolved_config(cfg, out / "config.yaml")
     dm = build_data(cfg)
     dm.setup("fit")
     module = build_module(cfg, dm)
@@ -158,6 +155,9 @@ def fit_and_summarize(cfg: DictConfig, out) -> dict:
     if hasattr(module, "check_sampler"):
         module.check_sampler(sampler)  # before training, not after it
     resume, applied = (prepare_resume(cfg.resume, module.run_config, dm.data_shape) if cfg.resume else (None, []))
+    if is_rank_zero():  # once every input is checked: a refused run leaves the directory it resumes as it was
+        keep_earlier_config(out / "config.yaml")  # a run resumed into its own directory
+        save_resolved_config(cfg, out / "config.yaml")
     interrupt, divergence = InterruptCheckpoint(out / "checkpoints"), LossDivergence()
     trainer = build_trainer(cfg, out, sampler, dm, [interrupt, divergence, *applied])
     with exit_on_interrupt(trainer, interrupt):
