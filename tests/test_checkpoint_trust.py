@@ -83,6 +83,7 @@ def test_a_pickled_payload_is_refused_and_never_runs(good, tmp_path):
     ("data", {"_target_": "genflow.data.toy.ToyDataModule", "_args_": ["{marker}"]}, "instantiate key"),
     ("data", {"_target_": "genflow.data.toy.ToyDataModule", "name": "${oc.env:HOME}"}, "interpolation"),
     ("data", {"_target_": "genflow.data.images.os.system"}, "'genflow.data.images.os.system'"),
+    ("data", {"_target_": "genflow.__main__.main"}, "'genflow.__main__.main'"),  # importing it runs the CLI
 ])
 def test_a_target_outside_genflow_in_a_stored_config_is_refused(good, tmp_path, where, node, needle):
     marker = tmp_path / "PWNED"

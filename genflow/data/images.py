@@ -121,7 +121,7 @@ class MNISTDataModule(ImageDataModule):
         return ds.data[:, None], ds.targets, 10
 
 
-class ArrayUnpickler(pickle.Unpickler):
+class _ArrayUnpickler(pickle.Unpickler):
     """Reads CIFAR-10's python batches (dicts of lists, strings and NumPy arrays) and nothing else:
     a data file is hostile, so any other global a pickle names is refused instead of imported."""
 
@@ -149,7 +149,7 @@ class CIFAR10DataModule(ImageDataModule):
         for name in names:
             with open(folder / name, "rb") as f:
                 try:
-                    batch = ArrayUnpickler(f, encoding="latin1").load()
+                    batch = _ArrayUnpickler(f, encoding="latin1").load()
                 except (pickle.UnpicklingError, EOFError, ValueError) as err:
                     raise UserError(f"{folder / name} is not a CIFAR-10 batch: {err}") from None
             xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))

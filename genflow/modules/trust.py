@@ -67,10 +67,12 @@ def shipped_targets() -> frozenset[str]:
 
 def genflow_class(target: str) -> type | None:
     """The class ``target`` names when it is defined in genflow's core, else None (imports only
-    ``genflow.*`` modules)."""
+    public ``genflow.*`` modules: no ``genflow.app``, no ``_private`` or ``__dunder__`` part)."""
     if not _DOTTED.match(target) or not target.startswith("genflow.") or target.startswith("genflow.app."):
         return None
     parts = target.split(".")
+    if any(part.startswith("_") for part in parts):
+        return None
     for i in range(len(parts) - 1, 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:i]))
