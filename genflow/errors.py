@@ -12,8 +12,12 @@ def check_choice(key: str, value, choices) -> None:
 
 
 class RunError(RuntimeError):
-    """A run that cannot finish for a reason other than its input (a non-finite loss or sample): one
-    line, exit code 1."""
+    """A run that cannot finish for a reason other than its input (a non-finite loss or sample, a full
+    disk, a read-only directory): printed as one line, exit code ``exit_code`` (1), never a traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class NonFiniteSampleError(RunError):

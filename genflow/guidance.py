@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from genflow.data.labels import class_index
 from genflow.errors import UserError
 from genflow.prediction import ModelFunction, Prediction
 
@@ -62,11 +63,6 @@ class ClassifierGuidance(ModelFunction):
         return Prediction(x, t, self.path, x0=pred.x0 + shift * grad, eps=pred.eps - c.sigma * grad)
 
 
-def check_label(label: int, num_classes: int, key: str = "guidance.label") -> None:
-    if not 0 <= int(label) < num_classes:
-        raise UserError(f"{key}={label} is outside the data set's classes 0..{num_classes - 1}")
-
-
 class Guidance:
     """Base of the guidance configs: one group of samples per label (a list draws each in turn)."""
 
@@ -84,7 +80,12 @@ class Guidance:
         """Check the guidance against the model it will guide; load what it needs."""
 
     def groups(self) -> list[int]:
+        """The labels as the user wrote them (a data file's own values, e.g. {0, 50000})."""
         return self.labels
+
+    def index_labels(self, values: list[int] | None, num_classes: int) -> None:
+        """Each user-facing label's class index (0..K-1) in the network's label embedding."""
+        self.index = {label: class_index(label, values, num_classes) for label in self.labels}
 
     def wrap(self, model: ModelFunction, label: int) -> ModelFunction:
         raise NotImplementedError
@@ -100,11 +101,10 @@ class CFG(Guidance):
         if not module.conditional:
             raise UserError("guidance=cfg needs a conditional model; this checkpoint was trained with "
                             "conditional=false (train with conditional=true)")
-        for label in self.labels:
-            check_label(label, module.hparams.num_classes)
+        self.index_labels(getattr(module, "label_values", None), module.hparams.num_classes)
 
     def wrap(self, model, label):
-        return ClassifierFreeGuidance(model, torch.tensor(label), self.scale)
+        return ClassifierFreeGuidance(model, torch.tensor(self.index[label]), self.scale)
 
     def describe(self) -> str:
         return f"cfg x{self.scale:g}"
@@ -114,15 +114,17 @@ class Classifier(Guidance):
     """``guidance=classifier``: the gradient of a noisy classifier (``model=noisy_classifier``) trained on the
     same data and path, loaded from ``classifier_ckpt``."""
 
-    def __init__(self, classifier_ckpt: str, scale: float = 1.0, label=0):
+    def __init__(self, classifier_ckpt: str, scale: float = 1.0, label=0, trust_targets=()):
         super().__init__(scale, label)
         self.classifier_ckpt, self.classifier = classifier_ckpt, None
+        self.trusted = [trust_targets] if isinstance(trust_targets, str) else list(trust_targets or ())
 
     def bind(self, module) -> None:
         from genflow.modules.classifier import NoisyClassifierModule
         from genflow.modules.loading import load_module
 
-        classifier = load_module(self.classifier_ckpt, key="guidance.classifier_ckpt", device=module.device)
+        classifier = load_module(self.classifier_ckpt, key="guidance.classifier_ckpt", device=module.device,
+                                 trusted=self.trusted)
         if not isinstance(classifier, NoisyClassifierModule):
             raise UserError("guidance.classifier_ckpt must be a model=noisy_classifier checkpoint")
         if tuple(classifier.hparams.data_shape) != tuple(module.hparams.data_shape):
@@ -131,15 +133,14 @@ class Classifier(Guidance):
         if not (torch.allclose(classifier.data_shift, module.data_shift)
                 and torch.allclose(classifier.data_scale, module.data_scale)):
             raise UserError("the classifier was trained on data with another normalisation than the model")
-        for label in self.labels:
-            check_label(label, classifier.hparams.num_classes)
+        self.index_labels(getattr(classifier, "label_values", None), classifier.hparams.num_classes)
         self.classifier = classifier
 
     def log_probs(self, x: Tensor, t: Tensor) -> Tensor:
         return torch.log_softmax(self.classifier(x, t), dim=1)
 
     def wrap(self, model, label):
-        return ClassifierGuidance(model, self.log_probs, torch.tensor(label), self.scale)
+        return ClassifierGuidance(model, self.log_probs, torch.tensor(self.index[label]), self.scale)
 
     def describe(self) -> str:
         return f"classifier x{self.scale:g}"

@@ -36,3 +36,23 @@ def find_run(root: Path, pattern: str = "*") -> Path:
     runs = sorted(p for p in (root / "outputs").glob(f"*/{pattern}") if p.is_dir())
     assert runs, f"no run directory under {root / 'outputs'}"
     return runs[-1]
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory):
+    """A 2-step DDPM checkpoint on moons (16 hidden units), written as genflow train writes it
+    (through genflow's checkpoint IO, with the umask 022)."""
+    from genflow.app.checkpoints import AtomicCheckpointIO
+    from genflow.app.compose import build_run, quiet_trainer
+
+    _, dm, module = build_run(["net.hidden=16", "net.depth=1", "path.num_steps=50", "data.num_samples=256",
+                               "data.batch_size=64"])
+    trainer = quiet_trainer(2, plugins=[AtomicCheckpointIO()])
+    trainer.fit(module, datamodule=dm)
+    path = tmp_path_factory.mktemp("tiny_ckpt") / "tiny.ckpt"
+    old = os.umask(0o022)
+    try:
+        trainer.save_checkpoint(path, weights_only=False)
+    finally:
+        os.umask(old)
+    return path

@@ -278,7 +278,7 @@ def test_shell_completion_completes_each_commands_groups_and_keys(tmp_path):
     assert "complete -o nospace -o default -F _genflow_completion genflow\n" in script
     assert 'compgen -W "train sample eval"' in script and "${words[1]} -sc query=bash" in script
     assert script.count("complete ") == 1  # registers genflow alone, not a command named train
-    assert completion_query("genflow train mod", tmp_path) == ["model.", "model="]
+    assert completion_query("genflow train mod", tmp_path) == ["model=", "model/", "model."]
     assert "trainer.max_steps=" in completion_query("genflow train trainer.max", tmp_path)
     assert completion_query("genflow sample sam", tmp_path) == ["sampler="]
     offered = completion_query("genflow sample ", tmp_path)

@@ -59,6 +59,8 @@ def test_bad_files_are_user_errors(tmp_path):
     (tmp_path / "x.txt").write_text("1,2\n")
     with pytest.raises(UserError, match="unsupported file type"):
         read_vectors(tmp_path / "x.txt")
-    np.save(tmp_path / "v.npy", np.zeros(5))
+    np.save(tmp_path / "v.npy", np.zeros((5, 2, 2)))
     with pytest.raises(UserError, match="N x D"):
         read_vectors(tmp_path / "v.npy")
+    np.save(tmp_path / "line.npy", np.arange(5.0))  # N values: N x 1 data
+    assert read_vectors(tmp_path / "line.npy")[0].shape == (5, 1)

@@ -1,25 +1,32 @@
-"""Checkpoint writing that never leaves a truncated file.
+"""Checkpoint I/O for Lightning's Trainer: writes that never leave a truncated file, reads that
+never run code.
 
-``AtomicCheckpointIO`` writes to a temporary file in the same folder, fsyncs it and renames it
-over the target (``os.replace`` is atomic on POSIX), so a killed write keeps the previous
-``last.ckpt`` intact.
+``AtomicCheckpointIO`` writes to a temporary file in the same folder (created with the usual
+permissions, 0666 less the umask), fsyncs it and renames it over the target (``os.replace`` is
+atomic on POSIX), so a killed write keeps the previous ``last.ckpt`` intact. It reads (resume:
+``trainer.fit(ckpt_path=...)``) with ``weights_only=True`` and verifies the weights' checksum, so
+resuming from a hostile or damaged file is a one-line refusal too.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from genflow.modules.integrity import verify_weights
+from genflow.modules.loading import torch_load_data
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(checkpoint, f)
@@ -27,5 +34,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        source = f"resume={str(path)!r}"
+        checkpoint = torch_load_data(path, source)
+        verify_weights(checkpoint, source)
+        return checkpoint

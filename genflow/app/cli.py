@@ -122,8 +122,10 @@ def run_hydra_app(app, command: str, args: list[str]) -> int:
     a sweep with a failed job exits 1."""
     from genflow.app import hydra_errors, job_report, runtime
     from genflow.app.help import register_help_resolver
+    from genflow.app.rundir import register_resolvers
 
     register_help_resolver()
+    register_resolvers()  # ${genflow.new_dir:...} in hydra.run.dir, resolved before the job starts
     # the user's HYDRA_FULL_ERROR=1 keeps the tracebacks; the one set here (inherited by DDP ranks) does not
     runtime.SHOW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1" and "GENFLOW_ONE_LINE_ERRORS" not in os.environ
     if not runtime.SHOW_TRACEBACKS:

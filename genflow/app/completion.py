@@ -92,4 +92,10 @@ def drop_other_commands_groups(answer: str, config_name: str) -> str:
     unused = other_commands_groups(config_name)
     separator = "\n" if "\n" in answer.strip() else " "
     words = [w for w in answer.split() if re.split(r"[=/.]", w.lstrip("+~"), maxsplit=1)[0] not in unused]
-    return separator.join(words)
+    return separator.join(word for w in words for word in nested_group_choices(w))
+
+
+def nested_group_choices(word: str) -> list[str]:
+    """Hydra answers a group that holds subgroups (``model`` with ``model/base``, ``path`` with
+    ``path/schedule``) with its bare name; offer its two completions, the option and the subgroup."""
+    return [f"{word}=", f"{word}/"] if re.fullmatch(r"[+~]?[\w-]+", word) else [word]

@@ -21,15 +21,19 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from genflow.modules.loading import load_module
+from genflow.modules.loading import load_module, trusted_targets
 from genflow.app.devices import resolve_device
 from genflow.errors import UserError, check_choice
 from genflow.likelihood import VelocityField, log_likelihood
 from genflow.metrics.sample_distance import sample_distances
+from genflow.app.interrupts import ctrl_c_exits
+from genflow.app.rundir import register_resolvers
+from genflow.app.values import check_eval_values
 from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
 from genflow.app.sample import trained_or_given
 
 log = logging.getLogger("genflow.eval")
+register_resolvers()  # ${genflow.new_dir:...}: the run directories in the configs
 METRICS = ("nll", "bpd", "sample_distance", "fid", "fd_digits")
 
 
@@ -107,12 +111,12 @@ def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
             "t_eps": t0, "trace": trace, "nfe": nfe, "num_points": len(logp)}
 
 
+@ctrl_c_exits
 @report_user_errors
 def evaluate(cfg: DictConfig) -> dict:
     check_choice("metric", cfg.metric, METRICS)
-    if cfg.num_points <= 0:
-        raise UserError(f"num_points={cfg.num_points} must be a positive integer")
-    module = load_module(cfg.ckpt, device=resolve_device(cfg.device))
+    check_eval_values(cfg)
+    module = load_module(cfg.ckpt, device=resolve_device(cfg.device), trusted=trusted_targets(cfg))
     images = len(module.hparams.data_shape) == 3
     if cfg.metric in ("fid", "fd_digits"):
         metrics = frechet(module, cfg)

@@ -1,5 +1,5 @@
 """Pictures of samples: image grids (torchvision's ``make_grid``) for images, 2D scatter plots next
-to the data for vectors (first two dims for D > 2)."""
+to the data for vectors (first two dims for D > 2), histograms for one-dimensional data."""
 
 from __future__ import annotations
 
@@ -41,6 +41,26 @@ def scatter_samples(samples: torch.Tensor, path: str | Path, reference: torch.Te
     return _save(fig, path, dpi=110)
 
 
+def histogram_samples(samples: torch.Tensor, path: str | Path, reference: torch.Tensor | None = None,
+                      labels: torch.Tensor | None = None, title: str = "samples") -> Path:
+    """One-dimensional samples: their histogram over the reference data's (one per label if given)."""
+    x = samples[:, 0].float().cpu()
+    both = x if reference is None else torch.cat([x, reference[:, 0].float().cpu()])
+    lo, hi = torch.quantile(both, 0.005).item(), torch.quantile(both, 0.995).item()
+    pad = 0.1 * (hi - lo) or 1.0
+    bins = torch.linspace(lo - pad, hi + pad, 61).numpy()
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    if reference is not None:
+        ax.hist(reference[:, 0].float().cpu().numpy(), bins=bins, density=True, color="0.75", label="data")
+    groups = [(None, x)] if labels is None else [(int(v), x[labels.cpu() == v]) for v in labels.unique()]
+    for label, xs in groups:
+        ax.hist(xs.numpy(), bins=bins, density=True, histtype="step", linewidth=1.5,
+                label=title if label is None else f"label {label}")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path, dpi=110)
+
+
 def image_grid(images: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None,
                title: str = "samples", max_images: int = 100) -> Path:
     """A PNG grid of [0, 1] images (N, C, H, W), one row per label when labels are given."""
@@ -66,4 +86,6 @@ def plot_samples(samples: torch.Tensor, path: str | Path, reference: torch.Tenso
     """Image grid for (N, C, H, W) samples, scatter plot beside the reference otherwise."""
     if samples.dim() == 4:
         return image_grid(samples, path, labels, title)
+    if samples.shape[-1] == 1:
+        return histogram_samples(samples, path, reference, labels, title)
     return scatter_samples(samples, path, reference, labels, title)

@@ -61,7 +61,7 @@ def job_error(e: BaseException) -> JobError | None:
     if isinstance(e, FloatingPointError):
         return JobError(f"training stopped: {e}; the last good checkpoint is kept", code=1)
     if isinstance(e, RunError):
-        return JobError(str(e), code=1)
+        return JobError(str(e), code=e.exit_code)
     return None
 
 

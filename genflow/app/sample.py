@@ -13,12 +13,16 @@ from omegaconf import DictConfig
 
 from genflow.app.devices import resolve_device
 from genflow.app.plotting import plot_samples
+from genflow.app.interrupts import ctrl_c_exits
+from genflow.app.rundir import register_resolvers
+from genflow.app.values import check_sample_values
 from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
 from genflow.errors import UserError
 from genflow.modules.classifier import NoisyClassifierModule
-from genflow.modules.loading import load_module
+from genflow.modules.loading import load_module, trusted_targets
 
 log = logging.getLogger("genflow.app.sample")
+register_resolvers()  # ${genflow.new_dir:...}: the run directories in the configs
 
 
 def trained_or_given(cfg: DictConfig, module, group: str):
@@ -28,11 +32,11 @@ def trained_or_given(cfg: DictConfig, module, group: str):
     return instantiate(node) if node else None
 
 
+@ctrl_c_exits
 @report_user_errors
 def sample(cfg: DictConfig) -> dict:
-    if cfg.num_samples <= 0:
-        raise UserError(f"num_samples={cfg.num_samples} must be a positive integer")
-    module = load_module(cfg.ckpt, device=resolve_device(cfg.device))
+    check_sample_values(cfg)
+    module = load_module(cfg.ckpt, device=resolve_device(cfg.device), trusted=trusted_targets(cfg))
     if isinstance(module, NoisyClassifierModule):
         raise UserError("ckpt is a noisy classifier; sample from a generative model and pass the classifier "
                         "as guidance.classifier_ckpt")

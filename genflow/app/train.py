@@ -15,17 +15,24 @@ from omegaconf import DictConfig, OmegaConf
 
 from genflow.app.callbacks import SamplePlotCallback, log_picture
 from genflow.app.checkpoints import AtomicCheckpointIO
+from genflow.app.divergence import LossDivergence, sample_warnings
+from genflow.app.failures import write_failures
+from genflow.app.interrupts import InterruptCheckpoint, ctrl_c_exits, exit_on_interrupt
+from genflow.app.resume import prepare_resume
+from genflow.app.values import check_train_values
 from genflow.modules.diffusion import DiffusionModule
-from genflow.modules.loading import load_module, resolve_checkpoint
+from genflow.modules.loading import load_module, trusted_targets
 from genflow.errors import UserError
 from genflow.app.lightning_notices import silence_lightning_notices
 from genflow.metrics.sample_distance import sample_distances
 from genflow.modules.base import OPTIMIZATION_KEYS
 from genflow.app.plotting import plot_samples
 from genflow.app.progress import ThrottledProgressBar
+from genflow.app.rundir import keep_earlier_config, register_resolvers
 from genflow.app.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.app.train")
+register_resolvers()  # ${genflow.new_dir:...}: the run directories in the configs
 
 
 def build_data(cfg: DictConfig):
@@ -34,7 +41,7 @@ def build_data(cfg: DictConfig):
         return instantiate(cfg.data)
     from genflow.data.reflow import ReflowDataModule
 
-    teacher = load_module(cfg.teacher, key="teacher")
+    teacher = load_module(cfg.teacher, key="teacher", trusted=trusted_targets(cfg))
     stored_data = (teacher.run_config or {}).get("data")
     source = instantiate(stored_data) if stored_data else None
     return ReflowDataModule(teacher, source, num_pairs=cfg.reflow.num_pairs, batch_size=cfg.data.get("batch_size", 256),
@@ -54,10 +61,11 @@ def build_module(cfg: DictConfig, dm):
     module.set_normalization(*dm.normalization())
     module.configure_optimization(**{k: cfg.trainer[k] for k in OPTIMIZATION_KEYS if k in cfg.trainer})
     module.run_config = container(cfg)
+    module.label_values = getattr(dm, "label_values", None)  # a data file's own labels, when not 0..K-1
     return module
 
 
-def build_trainer(cfg: DictConfig, out, sampling, dm) -> L.Trainer:
+def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=()) -> L.Trainer:
     """The configured Trainer; clipping and accumulation are the module's (build_module), not the Trainer's."""
     silence_lightning_notices()
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
@@ -70,7 +78,7 @@ def build_trainer(cfg: DictConfig, out, sampling, dm) -> L.Trainer:
                                             every_n_steps=cfg.plot_every_n_steps,
                                             num_samples=min(cfg.num_samples, 64 if images else 500)))
     logger = instantiate(cfg.logger) if cfg.logger else False
-    callbacks += [LearningRateMonitor(logging_interval="step")] if logger else []
+    callbacks += [*extra_callbacks] + ([LearningRateMonitor(logging_interval="step")] if logger else [])
     settings = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in OPTIMIZATION_KEYS}
     refresh = cfg.get("progress_refresh_per_second", 10)
     # trainer.enable_progress_bar: null is Lightning's default (a bar)
@@ -95,7 +103,7 @@ def sample_quality(x, reference, dm) -> dict:
     return {"fd_digits": frechet_distance(reference, x.clamp(0, 1), digits_features())}
 
 
-def summarize(cfg: DictConfig, module, sampler, grid, dm, out, trainer=None) -> dict:
+def summarize(cfg: DictConfig, module, sampler, grid, dm, out, trainer=None, warnings=()) -> dict:
     """Final samples with the EMA weights: picture, sample distance to fresh data, metrics.json."""
     g = torch.Generator().manual_seed(cfg.seed)
     x, nfe = module.generate(sampler, cfg.num_samples, generator=g, grid=grid)
@@ -109,27 +117,39 @@ def summarize(cfg: DictConfig, module, sampler, grid, dm, out, trainer=None) -> 
     metrics.update({f"prior_{k}": v for k, v in sample_quality(prior, reference, dm).items()})
     if "fd_digits" in metrics:  # the floor: two disjoint sets of real digits of the same size
         metrics["data_fd_digits"] = sample_quality(dm.reference(2 * len(x))[len(x):], reference, dm)["fd_digits"]
+    metrics["warnings"] = [*warnings, *sample_warnings(metrics)]
+    for warning in metrics["warnings"]:
+        log.warning("%s", warning)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("samples: %s", picture)
     log.info("metrics: %s", json.dumps(metrics))
     return metrics
 
 
-def summarize_classifier(cfg: DictConfig, module, dm, out) -> dict:
+def summarize_classifier(cfg: DictConfig, module, dm, out, warnings=()) -> dict:
     x, y = dm.reference_labelled(cfg.num_samples)
     metrics = {"step": module.global_step, **{f"accuracy_t{t}": module.accuracy(x, y, t) for t in (0.01, 0.3, 0.6, 0.9)}}
+    metrics["warnings"] = list(warnings)
+    for warning in metrics["warnings"]:
+        log.warning("%s", warning)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("metrics: %s", json.dumps(metrics))
     return metrics
 
 
+@ctrl_c_exits
+@ctrl_c_exits
 @report_user_errors
 def train(cfg: DictConfig) -> dict:
+    check_train_values(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     restore_launch_argv()
     out = run_dir()
-    if is_rank_zero():
-        save_resolved_config(cfg, out / "config.yaml")
+    with write_failures(out):
+        return fit_and_summarize(cfg, out)
+
+
+def fit_and_summarize(cfg: DictConfig, out) -> dict:
     dm = build_data(cfg)
     dm.setup("fit")
     module = build_module(cfg, dm)
@@ -141,16 +161,21 @@ def train(cfg: DictConfig) -> dict:
     if generative:
         sampling = instantiate(cfg.sampler), instantiate(cfg.grid) if cfg.get("grid") else None
         module.time_grid(*sampling)  # refuses a sampler or grid that does not apply, before training
-    trainer = build_trainer(cfg, out, sampling, dm)
-    resume = str(resolve_checkpoint(cfg.resume, "resume")) if cfg.resume else None
-    trainer.fit(module, datamodule=dm, ckpt_path=resume)
+    resume, applied = (prepare_resume(cfg.resume, module.run_config, dm.data_shape) if cfg.resume else (None, []))
+    if is_rank_zero():  # once every input is checked: a refused run leaves the directory it resumes as it was
+        keep_earlier_config(out / "config.yaml")  # a run resumed into its own directory
+        save_resolved_config(cfg, out / "config.yaml")
+    interrupt, divergence = InterruptCheckpoint(out / "checkpoints"), LossDivergence()
+    trainer = build_trainer(cfg, out, sampling, dm, [interrupt, divergence, *applied])
+    with exit_on_interrupt(trainer, interrupt):
+        trainer.fit(module, datamodule=dm, ckpt_path=resume)
     if not trainer.is_global_zero:
         return {}
     log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
     if not generative:
-        return summarize_classifier(cfg, module, dm, out)
+        return summarize_classifier(cfg, module, dm, out, divergence.warnings())
     module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
-    return summarize(cfg, module, *sampling, dm, out, trainer)
+    return summarize(cfg, module, *sampling, dm, out, trainer, divergence.warnings())
 
 
 @report_user_errors

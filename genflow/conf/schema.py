@@ -78,6 +78,7 @@ class TrainConfig:
     conditional: bool = MISSING
     resume: Optional[str] = MISSING
     teacher: Optional[str] = MISSING
+    trust_targets: Any = None
     reflow: ReflowConfig = field(default_factory=ReflowConfig)
     num_samples: int = MISSING
     plot_every_n_steps: int = MISSING
@@ -105,6 +106,7 @@ class SampleConfig:
     seed: int = MISSING
     use_ema: bool = MISSING
     device: str = MISSING
+    trust_targets: Any = None
     sampler: Any = None
     grid: Any = None
     guidance: Any = None
@@ -134,6 +136,7 @@ class EvalConfig:
     rtol: float = MISSING
     atol: float = MISSING
     t_eps: Optional[float] = MISSING
+    trust_targets: Any = None
     sampler: Any = None
     grid: Any = None
 

@@ -120,6 +120,20 @@ class MNISTDataModule(ImageDataModule):
         return ds.data[:, None], ds.targets, 10
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Reads CIFAR-10's python batches (dicts of lists, strings and NumPy arrays) and nothing else:
+    a data file is hostile, so any other global a pickle names is refused instead of imported."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+               ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names GLOBAL {module}.{name}, which would run code: refused")
+        return super().find_class(module, name)
+
+
 class CIFAR10DataModule(ImageDataModule):
     """CIFAR-10 32x32x3 from ``<root>/cifar-10-batches-py/{data_batch_1..5, test_batch}`` pickles."""
 
@@ -133,7 +147,10 @@ class CIFAR10DataModule(ImageDataModule):
         xs, ys = [], []
         for name in names:
             with open(folder / name, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")
+                try:
+                    batch = _ArrayUnpickler(f, encoding="latin1").load()
+                except (pickle.UnpicklingError, EOFError, ValueError) as err:
+                    raise UserError(f"{folder / name} is not a CIFAR-10 batch: {err}") from None
             xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(batch["labels"], dtype=np.int64))
         return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)), 10

@@ -24,6 +24,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import Tensor
 
 from genflow.errors import UserError, check_choice
+from genflow.modules.integrity import weights_digest
 
 
 OPTIMIZATION_KEYS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches")
@@ -111,11 +112,18 @@ class GenflowModule(L.LightningModule):
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             rng["cuda"] = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         checkpoint["genflow"] = {"module": f"{cls.__module__}.{cls.__qualname__}", "config": self.run_config,
-                                 "rng": rng}
+                                 "rng": rng, "weights_sha256": weights_digest(checkpoint["state_dict"]),
+                                 "label_values": getattr(self, "label_values", None)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.run_config = checkpoint.get("genflow", {}).get("config")
-        self._rng_to_restore = checkpoint.get("genflow", {}).get("rng")
+        """The stored run config and label values fill a module rebuilt from the checkpoint; a run
+        that resumes keeps its own (it was configured from the current config and data)."""
+        info = checkpoint.get("genflow", {})
+        if getattr(self, "run_config", None) is None:
+            self.run_config = info.get("config")
+        if getattr(self, "label_values", None) is None:
+            self.label_values = info.get("label_values")
+        self._rng_to_restore = info.get("rng")
 
     def on_train_start(self) -> None:
         rng = getattr(self, "_rng_to_restore", None)
