@@ -21,6 +21,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from genflow.app.acceleration import apply_compile
 from genflow.modules.loading import load_module
 from genflow.app.devices import resolve_device
 from genflow.errors import UserError, check_choice
@@ -109,6 +110,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if cfg.num_points <= 0:
         raise UserError(f"num_points={cfg.num_points} must be a positive integer")
     module = load_module(cfg.ckpt, device=resolve_device(cfg.device))
+    apply_compile(module, cfg)
     images = len(module.hparams.data_shape) == 3
     if cfg.metric in ("fid", "fd_digits"):
         metrics = frechet(module, cfg)

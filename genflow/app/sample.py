@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from genflow.app.acceleration import apply_compile, apply_sampling_precision
 from genflow.modules.loading import load_module
 from genflow.app.devices import resolve_device
 from genflow.errors import UserError
@@ -58,6 +59,8 @@ def sample(cfg: DictConfig) -> dict:
     if cfg.num_samples <= 0:
         raise UserError(f"num_samples={cfg.num_samples} must be a positive integer")
     module = load_module(cfg.ckpt, device=resolve_device(cfg.device))
+    apply_sampling_precision(module, cfg.get("precision", "32-true"))
+    apply_compile(module, cfg)
     if isinstance(module, NoisyClassifierModule):
         raise UserError("ckpt is a noisy classifier; sample from a generative model and pass the classifier "
                         "as guidance.classifier_ckpt")

@@ -19,7 +19,8 @@ from genflow.modules.loading import resolve_checkpoint
 from genflow.errors import UserError
 from genflow.app.lightning_notices import silence_lightning_notices
 from genflow.metrics.sample_distance import sample_distances
-from genflow.modules.base import OPTIMIZATION_KEYS
+from genflow.app.acceleration import apply_compile, apply_tf32
+from genflow.modules.base import OPTIMIZATION_KEYS, check_optimization
 from genflow.app.plotting import plot_samples
 from genflow.app.progress import ThrottledProgressBar
 from genflow.app.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
@@ -50,13 +51,23 @@ def build_module(cfg: DictConfig, dm):
         num_classes=dm.num_classes if (cfg.conditional or is_classifier) else 0, _recursive_=False, _convert_="all",
     )
     module.set_normalization(*dm.normalization())
-    module.configure_optimization(**{k: cfg.trainer[k] for k in OPTIMIZATION_KEYS if k in cfg.trainer})
+    optimization = check_optimization(**{k: cfg.trainer[k] for k in OPTIMIZATION_KEYS if k in cfg.trainer})
+    if cfg.get("fast_step"):
+        module.use_fast_step(**optimization)
+    apply_compile(module, cfg)
     module.run_config = container(cfg)
     return module
 
 
+def trainer_settings(cfg: DictConfig) -> dict:
+    """``cfg.trainer`` as Trainer arguments; with ``fast_step=true`` the clipping and accumulation keys are
+    the module's (build_module), since Lightning refuses them for a manually optimised module."""
+    settings = OmegaConf.to_container(cfg.trainer, resolve=True)
+    return {k: v for k, v in settings.items() if not (cfg.get("fast_step") and k in OPTIMIZATION_KEYS)}
+
+
 def build_trainer(cfg: DictConfig, out, sampler, dm) -> L.Trainer:
-    """The configured Trainer; clipping and accumulation are the module's (build_module), not the Trainer's."""
+    """The configured Trainer with genflow's checkpoints, sample pictures, progress bar and logger."""
     silence_lightning_notices()
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
                            save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps, save_top_k=-1
@@ -67,7 +78,7 @@ def build_trainer(cfg: DictConfig, out, sampler, dm) -> L.Trainer:
                                                                                      else 500))
     logger = instantiate(cfg.logger) if cfg.logger else False
     callbacks = [ckpt, plots] + ([LearningRateMonitor(logging_interval="step")] if logger else [])
-    settings = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in OPTIMIZATION_KEYS}
+    settings = trainer_settings(cfg)
     refresh = cfg.get("progress_refresh_per_second", 10)
     settings["enable_progress_bar"] = bool(settings.get("enable_progress_bar", True) and refresh > 0)
     if settings["enable_progress_bar"]:
@@ -135,6 +146,7 @@ def train(cfg: DictConfig) -> dict:
     if hasattr(module, "check_sampler"):
         module.check_sampler(sampler)  # before training, not after it
     trainer = build_trainer(cfg, out, sampler, dm)
+    apply_tf32(trainer.strategy.root_device, cfg.get("tf32", True))
     resume = str(resolve_checkpoint(cfg.resume, "resume")) if cfg.resume else None
     trainer.fit(module, datamodule=dm, ckpt_path=resume)
     if not trainer.is_global_zero:
