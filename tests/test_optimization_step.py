@@ -135,3 +135,31 @@ def test_bad_optimisation_settings_are_one_line_errors():
         build(False, "trainer.gradient_clip_algorithm=bogus")
     with pytest.raises(UserError, match="trainer.accumulate_grad_batches=0"):
         build(True, "trainer.accumulate_grad_batches=0")
+
+
+@pytest.mark.parametrize("at_once", [True, False], ids=["at_once", "deferred"])
+@PATHS
+def test_a_non_finite_loss_stops_training_before_any_checkpoint_holds_it(fast, at_once, tmp_path):
+    """Deferred (as on a GPU, where reading the loss every step would sync the host): the first bad step is
+    recorded on the device and read before the checkpoint of step 10 is written; nothing after step 5 is
+    saved, and the error names step 7."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    cfg, dm, module = build(fast, "trainer.log_every_n_steps=50")
+    module.check_loss_at_once = at_once
+    loss, calls = module.loss, []
+    module.loss = lambda batch: calls.append(1) or loss(batch) * (float("nan") if len(calls) == 8 else 1.0)
+    ckpt = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=5, save_top_k=-1, filename="{step}")
+    with pytest.raises(FloatingPointError, match="loss is nan at step 7"):
+        quiet_trainer(20, [ckpt], cfg=cfg, enable_checkpointing=True).fit(module, datamodule=dm)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step=5.ckpt"]
+    assert len(calls) == (8 if at_once else 10)  # deferred: found at the checkpoint of step 10
+
+
+def test_a_non_finite_loss_after_the_last_check_stops_at_the_end():
+    cfg, dm, module = build(False, "trainer.log_every_n_steps=50")
+    module.check_loss_at_once = False
+    loss, calls = module.loss, []
+    module.loss = lambda batch: calls.append(1) or loss(batch) * (float("nan") if len(calls) == 3 else 1.0)
+    with pytest.raises(FloatingPointError, match="loss is nan at step 2"):
+        quiet_trainer(4, cfg=cfg).fit(module, datamodule=dm)

@@ -63,6 +63,7 @@ def _autocast_forward(forward, dtype: torch.dtype):
 
 class GenflowModule(L.LightningModule):
     fast_step: dict | None = None  # the fast path's clipping / accumulation settings, when it is on
+    check_loss_at_once: bool | None = None  # None: at once on a CPU, deferred on an accelerator
 
     # --- optimisation -----------------------------------------------------------------------
     def use_fast_step(self, gradient_clip_val=None, gradient_clip_algorithm=None, accumulate_grad_batches=1) -> None:
@@ -146,7 +147,8 @@ class GenflowModule(L.LightningModule):
     # --- non-finite losses --------------------------------------------------------------------
     def watch_loss(self, loss: Tensor) -> None:
         """Stop on a non-finite loss, naming its step: at once on a CPU, else at the next ``check_finite``."""
-        if loss.device.type == "cpu":
+        at_once = self.check_loss_at_once if self.check_loss_at_once is not None else loss.device.type == "cpu"
+        if at_once:
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"loss is {loss.item()} at step {self.global_step}")
             return

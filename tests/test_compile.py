@@ -1,0 +1,73 @@
+"""Speed options: compile=true compiles the networks in place (training and sampling, checkpoints
+unchanged); sampling under bf16 autocast; bad values are one-line errors.
+
+torch.compile's default backend (inductor) takes about a minute to build even a tiny MLP on the 2-core
+CPU, so these tests compile with the ``aot_eager`` backend (the same Dynamo capture and AOT autograd
+graphs, run eagerly); benchmarks/compiled_sampling.py and benchmarks/gpu_checks.sh run inductor."""
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import REPO, find_run, run_cli
+from genflow.app.acceleration import apply_sampling_precision, compile_options
+from genflow.app.compose import build_run, quiet_trainer
+from genflow.errors import UserError
+
+SMALL = ["data=moons", "data.batch_size=64", "net.hidden=32", "path.num_steps=50"]
+
+
+@pytest.fixture
+def aot_eager(monkeypatch):
+    """nn.Module.compile with the aot_eager backend whatever the options, recording each call."""
+    calls, compile_ = [], torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, "compile",
+                        lambda self, **kw: calls.append((self, kw)) or compile_(self, backend="aot_eager"))
+    return calls
+
+
+def test_compile_true_compiles_the_networks_for_training_and_sampling(aot_eager):
+    cfg, dm, module = build_run([*SMALL, "compile=true", "compile_mode=reduce-overhead"])
+    nets = [net for net, _ in aot_eager]
+    assert nets == [module.denoiser.net, module.ema.module.net]
+    assert all(kw == {"mode": "reduce-overhead"} for _, kw in aot_eager)
+    keys = set(module.state_dict())
+    quiet_trainer(3, cfg=cfg).fit(module, datamodule=dm)
+    assert module.global_step == 3 and set(module.state_dict()) == keys  # no _orig_mod: checkpoints unchanged
+    x, t = torch.randn(5, 2), torch.rand(5)
+    with torch.no_grad():
+        torch.testing.assert_close(module.denoiser.net(x, t), module.denoiser.net.forward(x, t))  # compiled vs eager
+    samples, nfe = module.generate(instantiate(cfg.sampler, progress=False), 50, generator=torch.Generator().manual_seed(0))
+    assert nfe == 50 and torch.isfinite(samples).all()
+
+
+def test_bf16_sampling_runs_the_network_in_bf16_and_returns_float32():
+    _, _, module = build_run(SMALL)
+    x, t = torch.randn(64, 2), torch.rand(64)
+    with torch.no_grad():
+        full = module.ema.module.net(x, t)
+    dtypes = []
+    module.ema.module.net.body[0].register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+    apply_sampling_precision(module, "bf16-mixed")
+    with torch.no_grad():
+        half = module.ema.module.net(x, t)
+    assert dtypes == [torch.bfloat16] and half.dtype == torch.float32
+    torch.testing.assert_close(half, full, rtol=0.05, atol=0.02)
+    assert not torch.equal(half, full)
+
+
+def test_bad_speed_options_are_one_line_errors():
+    with pytest.raises(UserError, match="compile_mode='fastest' is not valid; choose one of default, reduce-overhead"):
+        compile_options(True, "fastest")
+    _, _, module = build_run(SMALL)
+    with pytest.raises(UserError, match="precision='fp8' is not valid; choose one of 32-true"):
+        apply_sampling_precision(module, "fp8")
+
+
+def test_sample_in_bf16_from_the_cli(tmp_path):
+    ckpt = REPO / "tests" / "fixtures" / "pre_layout" / "ddpm.ckpt"
+    run_cli("sample", f"ckpt={ckpt}", "num_samples=50", "precision=bf16-mixed", "sampler=ddim", "sampler.num_steps=10",
+            cwd=tmp_path)
+    x = np.load(find_run(tmp_path, "*_sample") / "samples.npz")["x"]
+    assert x.shape == (50, 2) and x.dtype == np.float32 and np.isfinite(x).all()
