@@ -61,6 +61,14 @@ def _autocast_forward(forward, dtype: torch.dtype):
     return run
 
 
+def _copied_output(forward):
+    @functools.wraps(forward)
+    def run(*args, **kwargs):
+        return forward(*args, **kwargs).clone()
+
+    return run
+
+
 class GenflowModule(L.LightningModule):
     fast_step: dict | None = None  # the fast path's clipping / accumulation settings, when it is on
     check_loss_at_once: bool | None = None  # None: at once on a CPU, deferred on an accelerator
@@ -186,10 +194,15 @@ class GenflowModule(L.LightningModule):
         return [m for name, m in self.named_modules() if name.rsplit(".", 1)[-1] == "net"]
 
     def compile_networks(self, **options) -> None:
-        """``torch.compile`` each network in place (``nn.Module.compile``: parameters, state-dict keys and
-        checkpoints are unchanged); ``options`` go to torch.compile (mode, backend, dynamic, ...)."""
+        """``torch.compile`` each network in place (parameters, state-dict keys and checkpoints are
+        unchanged); ``options`` go to torch.compile (mode, backend, dynamic, ...). Under CUDA graphs
+        (``mode="reduce-overhead"``) a graph's output buffer is overwritten by its next call, so the
+        output is copied out: multistep samplers keep earlier network outputs."""
         for net in self.networks():
-            net.compile(**options)
+            if options.get("mode") == "reduce-overhead":
+                net.forward = _copied_output(torch.compile(net.forward, **options))
+            else:
+                net.compile(**options)
 
     def autocast_networks(self, dtype: torch.dtype = torch.bfloat16) -> None:
         """Run each network's forward under autocast to ``dtype`` on its input's device, returning the
