@@ -19,6 +19,8 @@
 # genflow's dependencies missing from the GPU image travel as wheels: run `bash benchmarks/gpu_wheels.sh`
 # here first and carry .whl; they are installed into /tmp/site. Device call, from the repository root:
 #   run(command="bash benchmarks/gpu_checks.sh", carry=[".whl"], timeout_s=540)
+# Parts the budget cut (the log says "skipped") can follow in a second call on the same warm machine
+# (inductor's cache in /tmp is kept): run(command="bash benchmarks/gpu_checks.sh \$OUT peer digits", ...)
 set -uo pipefail
 R=${1:-${OUT:-benchmarks/results/gpu}}
 PARTS=${*:2}
@@ -53,12 +55,12 @@ part() {
 B=benchmarks
 for p in $PARTS; do
   case $p in
-    tests) part tests 100 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_gpu.py tests/test_unet.py \
+    tests) part tests 100 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_unet.py \
              tests/test_ema.py tests/test_optimization_step.py ;;
-    eager) part eager 110 "$PY" $B/unet_throughput.py --out "$R/unet_eager.json" \
-             --groups fp32 tf32 bf16 bf16-cl && \
+    eager) part eager 120 "$PY" $B/unet_throughput.py --out "$R/unet_eager.json" --iters 6 \
+             --groups fp32 tf32 bf16 bf16-cl
            part eager_heads8 40 "$PY" $B/unet_throughput.py --out "$R/unet_eager_heads8.json" --heads 32 \
-             --groups bf16-cl ;;
+             --iters 6 --groups bf16-cl ;;
     compiled) part compiled 150 "$PY" $B/unet_throughput.py --out "$R/unet_compiled.json" \
              --groups genflow:bf16-cl-compiled,diffusers:bf16-cl,genflow:bf16-cl ;;
     train) part train 110 "$PY" $B/train_step_time.py --case cifar10 --steps 150 --warm 50 \
