@@ -88,8 +88,10 @@ def diffusers_unet(heads: int, channels_last: bool):
 
 
 def set_precision(precision: str) -> None:
+    """TF32 for matrix products and convolutions except in strict fp32 (the API genflow uses: PyTorch
+    refuses to report the matmul precision once its legacy and new TF32 switches were mixed)."""
     tf32 = precision != "fp32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
     torch.backends.cudnn.allow_tf32 = tf32
 
 

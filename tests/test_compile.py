@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 
 from conftest import REPO, find_run, run_cli
-from genflow.app.acceleration import apply_sampling_precision, compile_options
+from genflow.app.acceleration import apply_sampling_precision, apply_tf32, compile_options
 from genflow.app.compose import build_run, quiet_trainer
 from genflow.errors import UserError
 
@@ -70,3 +70,16 @@ def test_sample_in_bf16_from_the_cli(tmp_path):
             cwd=tmp_path)
     x = np.load(find_run(tmp_path, "*_sample") / "samples.npz")["x"]
     assert x.shape == (50, 2) and x.dtype == np.float32 and np.isfinite(x).all()
+
+
+def test_tf32_is_set_for_cuda_training_only_and_lightning_can_read_it():
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    try:
+        apply_tf32(torch.device("cpu"), True)
+        apply_tf32(torch.device("cuda", 0), False)
+        assert torch.get_float32_matmul_precision() == before[0]
+        apply_tf32(torch.device("cuda", 0), True)  # sets process state only: no GPU needed
+        assert torch.get_float32_matmul_precision() == "high" and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32 = before[1]
