@@ -15,9 +15,9 @@ tune_host()  # as the genflow CLI does
 
 def train_genflow(overrides, steps: int, seed: int = 0):
     """Train with Lightning as `genflow train` does (no checkpoints / validation); returns (module, dm, seconds)."""
-    _, dm, module = build_run(overrides, seed)
+    cfg, dm, module = build_run(overrides, seed)
     t0 = time.perf_counter()
-    quiet_trainer(steps).fit(module, datamodule=dm)
+    quiet_trainer(steps, cfg=cfg).fit(module, datamodule=dm)
     return module, dm, time.perf_counter() - t0
 
 

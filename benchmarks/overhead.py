@@ -164,9 +164,10 @@ def _bare_trainer(overrides, same_work: bool) -> BareTrainer:
 def _trainer(kind: str, overrides, steps: int, dm, callbacks, out: str):
     """"quiet": a Trainer without logger, checkpoints or progress bar. "cli": the Trainer `genflow train`
     builds (progress bar, CSV logger, learning-rate monitor, checkpoint and picture callbacks), with the
-    periodic checkpoint and sample picture set beyond the run (that work is not a step's)."""
+    periodic checkpoint and sample picture set beyond the run (that work is not a step's). Both clip as
+    the run's trainer.* keys say."""
     if kind == "quiet":
-        return quiet_trainer(steps, callbacks)
+        return quiet_trainer(steps, callbacks, cfg=compose_config(overrides))
     cfg = compose_config([*overrides, "logger=csv", f"logger.save_dir={out}", f"trainer.max_steps={steps}",
                           f"checkpoint_every_n_steps={steps + 1}", "plot_every_n_steps=0"])
     trainer = build_trainer(cfg, Path(out), instantiate(cfg.sampler), dm)
@@ -174,8 +175,9 @@ def _trainer(kind: str, overrides, steps: int, dm, callbacks, out: str):
     return trainer
 
 
-def training_overhead(steps: int, batch_size: int, block: int, repeats: int, rounds: int = 3) -> dict:
-    overrides = [f"data.batch_size={batch_size}"]
+def training_overhead(steps: int, batch_size: int, block: int, repeats: int, rounds: int = 3,
+                      fast_step: bool = False) -> dict:
+    overrides = [f"data.batch_size={batch_size}", f"fast_step={fast_step}"]
 
     # 1. interleaved in blocks, `repeats` runs per Trainer (kinds alternated): the median over all blocks of
     # the ratio of neighbouring blocks is immune to drift in machine speed and to a burst from another tenant
@@ -199,8 +201,8 @@ def training_overhead(steps: int, batch_size: int, block: int, repeats: int, rou
 
     # 2. whole runs, Trainer construction and set-up included; alternated, medians
     def lightning_run():
-        _, dm, m = build_run(overrides)
-        quiet_trainer(steps).fit(m, datamodule=dm)
+        cfg, dm, m = build_run(overrides)
+        quiet_trainer(steps, cfg=cfg).fit(m, datamodule=dm)
 
     whole = {"lightning": [], "bare_same_work": []}
     for _ in range(rounds):
@@ -209,7 +211,7 @@ def training_overhead(steps: int, batch_size: int, block: int, repeats: int, rou
             fn()
             whole[key].append(time.perf_counter() - t0)
     run = {k: statistics.median(v) for k, v in whole.items()}
-    result = {"steps": steps, "batch_size": batch_size, "block": block, "repeats": repeats,
+    result = {"steps": steps, "batch_size": batch_size, "fast_step": fast_step, "block": block, "repeats": repeats,
               "ms_per_step_interleaved": ms, "ratios": ratios, "ratio_median_per_run": ratio_per_run,
               "whole_run_s": run, "whole_run_ratio_vs_same_work": run["lightning"] / run["bare_same_work"]}
     print(json.dumps(result, indent=2), flush=True)
@@ -226,6 +228,8 @@ def main():
     ap.add_argument("--skip-samplers", action="store_true")
     ap.add_argument("--samplers", nargs="*", help="only the samplers whose name contains one of these words")
     ap.add_argument("--skip-training", action="store_true")
+    ap.add_argument("--fast-step", nargs="+", type=int, default=[0, 1],
+                    help="training: 0 = Lightning's automatic optimisation (default), 1 = fast_step=true")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     print(f"machine: {machine()}")
@@ -234,7 +238,8 @@ def main():
         name = "overhead_samplers_partial.json" if args.samplers else "overhead_samplers.json"
         (OUT / name).write_text(json.dumps({"machine": machine(), "samplers": samplers}, indent=2))
     if not args.skip_training:
-        training = [training_overhead(args.train_steps, b, args.block, args.repeats) for b in args.train_batch_sizes]
+        training = [training_overhead(args.train_steps, b, args.block, args.repeats, fast_step=bool(f))
+                    for b in args.train_batch_sizes for f in args.fast_step]
         (OUT / "overhead_training.json").write_text(json.dumps({"machine": machine(), "training": training}, indent=2))
 
 

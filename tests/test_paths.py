@@ -135,3 +135,31 @@ def test_training_times_follow_the_grid():
     assert len(t.unique()) > 40
     t = VPPath(LinearSchedule()).sample_time(1000, t_eps=1e-3)
     assert t.min() >= 1e-3 and t.max() <= 1
+
+
+@pytest.mark.parametrize("path", [DiscreteVPPath(LinearSchedule()), VEPath(GeometricSchedule(), num_levels=10)],
+                         ids=["ddpm", "ncsn"])
+def test_grids_are_copied_to_the_device_once(path, monkeypatch):
+    """A grid copied to the device at every call is a blocking transfer, a host sync per training step
+    on a GPU: training steps on another device (meta here) copy each grid once, however many steps."""
+    copies, to = [], torch.Tensor.to
+
+    def counting_to(self, *args, **kwargs):
+        out = to(self, *args, **kwargs)
+        if out.device != self.device:
+            copies.append(out.device)
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "to", counting_to)
+    x0 = torch.empty(8, 2, device="meta")
+
+    def step():
+        t = path.sample_time(8, device=x0.device)
+        path.sample_marginal(x0, t)
+        path.coefficients(t)
+
+    step()
+    first = len(copies)
+    for _ in range(3):
+        step()
+    assert 1 <= first == len(copies)

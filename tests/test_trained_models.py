@@ -24,14 +24,14 @@ def build(model, extra):
     return build_run([f"model={model}", "data=eight_gaussians", "net.hidden=128", "model.lr=3e-3", *extra])
 
 
-def fit(module, dm, steps):
-    quiet_trainer(steps).fit(module, datamodule=dm)
+def fit(cfg, module, dm, steps):
+    quiet_trainer(steps, cfg=cfg).fit(module, datamodule=dm)  # clipping as the config says
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_short_run_beats_the_prior(model):
     cfg, dm, module = build(model, MODELS[model])
-    fit(module, dm, 2500)
+    fit(cfg, module, dm, 2500)
     sampler = instantiate(cfg.sampler, progress=False)
     g = torch.Generator().manual_seed(0)
     x, _ = module.generate(sampler, 2000, generator=g)
@@ -44,7 +44,7 @@ def test_short_run_beats_the_prior(model):
 
 def test_ffjord_beats_the_prior_in_likelihood_and_traces_agree():
     cfg, dm, module = build("ffjord", ["data=moons", "model.objective.num_steps=6"])
-    fit(module, dm, 250)
+    fit(cfg, module, dm, 250)
     x = dm.reference(500)
     field = VelocityField(module.model_function())
     exact = log_likelihood(field, x, module.path.prior_logp, trace="exact", method="rk4", num_steps=20).logp

@@ -12,14 +12,22 @@ from genflow.app.plotting import plot_samples
 
 
 class SamplePlotCallback(L.Callback):
-    """Every ``every_n_steps`` steps draw samples with the EMA weights and save a picture."""
+    """Every ``every_n_steps`` optimizer steps draw samples with the EMA weights and save a picture (once
+    per step: under gradient accumulation a step spans several batches)."""
 
     def __init__(self, sampler, grid, out_dir, reference=None, every_n_steps: int = 1000, num_samples: int = 1000):
         self.sampler, self.grid, self.out_dir, self.reference = sampler, grid, Path(out_dir), reference
         self.every_n_steps, self.num_samples = int(every_n_steps), int(num_samples)
+        self.last_step = None
+
+    def on_train_start(self, trainer, pl_module):
+        self.last_step = trainer.global_step  # a resumed run's step is already drawn
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
+        if step == self.last_step:  # no optimizer step in this batch
+            return
+        self.last_step = step
         if self.every_n_steps <= 0 or step % self.every_n_steps or not trainer.is_global_zero:
             return
         x, _ = pl_module.generate(self.sampler, self.num_samples, generator=torch.Generator().manual_seed(0),

@@ -2,7 +2,7 @@
 scripts, tests and benchmarks:
 
     cfg, dm, module = build_run(["model=flow_matching", "data=moons"])
-    quiet_trainer(2000).fit(module, datamodule=dm)
+    quiet_trainer(2000, cfg=cfg).fit(module, datamodule=dm)
     x, nfe = module.generate(instantiate(cfg.sampler), 1000)
 """
 
@@ -14,7 +14,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from genflow.app.lightning_notices import silence_lightning_notices
-from genflow.app.train import build_data, build_module
+from genflow.app.train import build_data, build_module, trainer_settings
+from genflow.modules.base import OPTIMIZATION_KEYS
 
 
 def compose_config(overrides=(), name: str = "train") -> DictConfig:
@@ -35,10 +36,13 @@ def build_run(overrides=(), seed: int = 0):
     return cfg, dm, build_module(cfg, dm)
 
 
-def quiet_trainer(max_steps: int, callbacks=(), **settings) -> L.Trainer:
+def quiet_trainer(max_steps: int, callbacks=(), cfg: DictConfig | None = None, **settings) -> L.Trainer:
     """A CPU Trainer without logger, checkpoints, progress bar, model summary, validation or Lightning's
-    adverts; clipping and accumulation are the module's (``build_run`` sets them from ``trainer.*``)."""
+    adverts. With ``cfg`` (from ``build_run``) it clips and accumulates as ``cfg.trainer`` says (with
+    ``fast_step=true`` the module does, as ``genflow train`` sets it up); ``settings`` override."""
     silence_lightning_notices()
     quiet = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                  enable_model_summary=False, limit_val_batches=0)
+    if cfg is not None:
+        quiet.update({k: v for k, v in trainer_settings(cfg).items() if k in OPTIMIZATION_KEYS})
     return L.Trainer(max_steps=max_steps, callbacks=list(callbacks), **{**quiet, **settings})

@@ -21,6 +21,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from genflow.app.acceleration import apply_compile
 from genflow.modules.loading import load_module, trusted_targets
 from genflow.app.devices import resolve_device
 from genflow.errors import UserError, check_choice
@@ -117,6 +118,7 @@ def evaluate(cfg: DictConfig) -> dict:
     check_choice("metric", cfg.metric, METRICS)
     check_eval_values(cfg)
     module = load_module(cfg.ckpt, device=resolve_device(cfg.device), trusted=trusted_targets(cfg))
+    apply_compile(module, cfg)
     images = len(module.hparams.data_shape) == 3
     if cfg.metric in ("fid", "fd_digits"):
         metrics = frechet(module, cfg)

@@ -1,7 +1,7 @@
 """Lightning's notices that say nothing to a genflow user, silenced once per process:
 
 - the advert for litlogger printed with every Trainer;
-- "ModelCheckpoint with manual optimization ... AFTER optimization": genflow's step is manual
+- "ModelCheckpoint with manual optimization ... AFTER optimization": fast_step=true is manual
   optimisation and its checkpoints are meant to hold the state after the optimizer step, the state
   the saved global_step counts;
 - "Experiment logs directory ... exists and is not empty": the CSV logger writes metrics.csv into

@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from genflow.app.acceleration import apply_compile, apply_sampling_precision
 from genflow.app.devices import resolve_device
 from genflow.app.plotting import plot_samples
 from genflow.app.interrupts import ctrl_c_exits
@@ -40,6 +41,8 @@ def sample(cfg: DictConfig) -> dict:
     if isinstance(module, NoisyClassifierModule):
         raise UserError("ckpt is a noisy classifier; sample from a generative model and pass the classifier "
                         "as guidance.classifier_ckpt")
+    apply_sampling_precision(module, cfg.get("precision", "32-true"))
+    apply_compile(module, cfg)
     sampler = trained_or_given(cfg, module, "sampler")
     if sampler is None:
         raise UserError("the checkpoint names no sampler; pass sampler=<name>")

@@ -25,7 +25,8 @@ from genflow.modules.loading import load_module, trusted_targets
 from genflow.errors import UserError
 from genflow.app.lightning_notices import silence_lightning_notices
 from genflow.metrics.sample_distance import sample_distances
-from genflow.modules.base import OPTIMIZATION_KEYS
+from genflow.app.acceleration import apply_compile, apply_tf32
+from genflow.modules.base import OPTIMIZATION_KEYS, check_optimization
 from genflow.app.plotting import plot_samples
 from genflow.app.progress import ThrottledProgressBar
 from genflow.app.rundir import keep_earlier_config, register_resolvers
@@ -59,14 +60,24 @@ def build_module(cfg: DictConfig, dm):
         num_classes=dm.num_classes if labelled else 0, _recursive_=False, _convert_="all",
     )
     module.set_normalization(*dm.normalization())
-    module.configure_optimization(**{k: cfg.trainer[k] for k in OPTIMIZATION_KEYS if k in cfg.trainer})
+    optimization = check_optimization(**{k: cfg.trainer[k] for k in OPTIMIZATION_KEYS if k in cfg.trainer})
+    if cfg.get("fast_step"):
+        module.use_fast_step(**optimization)
+    apply_compile(module, cfg)
     module.run_config = container(cfg)
     module.label_values = getattr(dm, "label_values", None)  # a data file's own labels, when not 0..K-1
     return module
 
 
+def trainer_settings(cfg: DictConfig) -> dict:
+    """``cfg.trainer`` as Trainer arguments; with ``fast_step=true`` the clipping and accumulation keys are
+    the module's (build_module), since Lightning refuses them for a manually optimised module."""
+    settings = OmegaConf.to_container(cfg.trainer, resolve=True)
+    return {k: v for k, v in settings.items() if not (cfg.get("fast_step") and k in OPTIMIZATION_KEYS)}
+
+
 def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=()) -> L.Trainer:
-    """The configured Trainer; clipping and accumulation are the module's (build_module), not the Trainer's."""
+    """The configured Trainer with genflow's checkpoints, sample pictures, progress bar and logger."""
     silence_lightning_notices()
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
                            save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps, save_top_k=-1
@@ -79,7 +90,7 @@ def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=()) -> L.T
                                             num_samples=min(cfg.num_samples, 64 if images else 500)))
     logger = instantiate(cfg.logger) if cfg.logger else False
     callbacks += [*extra_callbacks] + ([LearningRateMonitor(logging_interval="step")] if logger else [])
-    settings = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in OPTIMIZATION_KEYS}
+    settings = trainer_settings(cfg)
     refresh = cfg.get("progress_refresh_per_second", 10)
     # trainer.enable_progress_bar: null is Lightning's default (a bar)
     settings["enable_progress_bar"] = settings.get("enable_progress_bar") is not False and refresh > 0
@@ -167,6 +178,7 @@ def fit_and_summarize(cfg: DictConfig, out) -> dict:
         save_resolved_config(cfg, out / "config.yaml")
     interrupt, divergence = InterruptCheckpoint(out / "checkpoints"), LossDivergence()
     trainer = build_trainer(cfg, out, sampling, dm, [interrupt, divergence, *applied])
+    apply_tf32(trainer.strategy.root_device, cfg.get("tf32", True))
     with exit_on_interrupt(trainer, interrupt):
         trainer.fit(module, datamodule=dm, ckpt_path=resume)
     if not trainer.is_global_zero:

@@ -86,6 +86,10 @@ class TrainConfig:
     progress_refresh_per_second: float = MISSING
     keep_all_checkpoints: bool = MISSING
     optimize_metric: Optional[str] = MISSING
+    fast_step: bool = False
+    compile: bool = False
+    compile_mode: str = "default"
+    tf32: bool = True
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     # config groups: their options are plain yaml, checked when instantiated
     path: Any = None
@@ -107,6 +111,9 @@ class SampleConfig:
     use_ema: bool = MISSING
     device: str = MISSING
     trust_targets: Any = None
+    precision: str = "32-true"
+    compile: bool = False
+    compile_mode: str = "default"
     sampler: Any = None
     grid: Any = None
     guidance: Any = None
@@ -137,6 +144,8 @@ class EvalConfig:
     atol: float = MISSING
     t_eps: Optional[float] = MISSING
     trust_targets: Any = None
+    compile: bool = False
+    compile_mode: str = "default"
     sampler: Any = None
     grid: Any = None
 

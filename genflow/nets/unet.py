@@ -3,6 +3,9 @@ self-attention at chosen resolutions, dropout, and an optional label embedding.
 
 ``UNet(data_shape=(3, 32, 32), ch=128, ch_mult=(1, 2, 2, 2), num_res_blocks=2,
 attn_resolutions=(16,), dropout=0.1)`` is the paper's CIFAR-10 network (35.7M parameters).
+``num_heads`` splits each attention block into heads (1, the paper's, by default; diffusers'
+``UNet2DModel`` uses heads of 8 channels); ``channels_last=True`` keeps the weights and activations in
+NHWC memory layout, which cuDNN's tensor-core convolutions prefer (same results, same checkpoints).
 """
 
 from __future__ import annotations
@@ -36,28 +39,41 @@ class ResBlock(nn.Module):
 
 
 class AttnBlock(nn.Module):
-    """Single-head self-attention over the H*W positions: x + proj(softmax(q k^T / sqrt(C)) v)."""
+    """Multi-head self-attention over the H*W positions (one head in the DDPM paper):
+    x + proj(concat_heads softmax(q_h k_h^T / sqrt(d)) v_h), d = C / num_heads.
 
-    def __init__(self, channels: int, groups: int):
+    q, k and v come out of one matrix product over the positions as (B, heads, H*W, d) views with unit
+    stride along d, the layout PyTorch's fused attention kernels (flash, memory-efficient, cuDNN) take
+    (views of a (B, 3C, H*W) convolution output would have stride H*W along d and run on the unfused
+    math kernel). The projections keep their 1x1-convolution parameters: checkpoints load unchanged."""
+
+    def __init__(self, channels: int, groups: int, num_heads: int = 1):
         super().__init__()
+        if num_heads < 1 or channels % num_heads:
+            raise UserError(f"net.num_heads={num_heads} must divide every attention block's channels ({channels})")
+        self.num_heads = num_heads
         self.norm = _norm(channels, groups)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(-1, -2).unbind(1)
-        out = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]
-        return x + self.proj(out.transpose(-1, -2).reshape(b, c, h, w))
+        tokens = self.norm(x).flatten(2).transpose(1, 2)  # (B, HW, C); contiguous for channels_last input
+        qkv = F.linear(tokens, self.qkv.weight.flatten(1), self.qkv.bias)  # (B, HW, 3C)
+        q, k, v = qkv.view(b, h * w, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, HW, d)
+        out = F.linear(out.transpose(1, 2).reshape(b, h * w, c), self.proj.weight.flatten(1), self.proj.bias)
+        return x + out.transpose(1, 2).view(b, c, h, w)  # a channels_last view of (B, HW, C)
 
 
 class Stage(nn.Module):
     """A residual block, optionally followed by attention."""
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, groups: int, attention: bool):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, groups: int, attention: bool,
+                 num_heads: int = 1):
         super().__init__()
         self.res = ResBlock(c_in, c_out, emb_dim, dropout, groups)
-        self.attn = AttnBlock(c_out, groups) if attention else nn.Identity()
+        self.attn = AttnBlock(c_out, groups, num_heads) if attention else nn.Identity()
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         return self.attn(self.res(x, emb))
@@ -66,7 +82,7 @@ class Stage(nn.Module):
 class UNet(nn.Module):
     def __init__(self, data_shape, ch: int = 128, ch_mult=(1, 2, 2, 2), num_res_blocks: int = 2,
                  attn_resolutions=(16,), dropout: float = 0.1, num_groups: int = 32, num_classes: int = 0,
-                 time_scale: float = 1000.0):
+                 time_scale: float = 1000.0, num_heads: int = 1, channels_last: bool = False):
         super().__init__()
         if len(data_shape) != 3:
             raise UserError(f"net=unet needs image data (C, H, W); this data has shape {tuple(data_shape)} "
@@ -83,31 +99,35 @@ class UNet(nn.Module):
         self.down, skips, c = nn.ModuleList(), [ch], ch
         for level, mult in enumerate(ch_mult):
             for _ in range(num_res_blocks):
-                self.down.append(Stage(c, ch * mult, emb_dim, dropout, num_groups, resolution in attn_resolutions))
+                self.down.append(Stage(c, ch * mult, emb_dim, dropout, num_groups, resolution in attn_resolutions,
+                                        num_heads))
                 c = ch * mult
                 skips.append(c)
             if level < len(ch_mult) - 1:
                 self.down.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
                 skips.append(c)
                 resolution //= 2
-        self.mid = nn.ModuleList([Stage(c, c, emb_dim, dropout, num_groups, True),
+        self.mid = nn.ModuleList([Stage(c, c, emb_dim, dropout, num_groups, True, num_heads),
                                   Stage(c, c, emb_dim, dropout, num_groups, False)])
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(ch_mult))):
             for _ in range(num_res_blocks + 1):
                 self.up.append(Stage(c + skips.pop(), ch * mult, emb_dim, dropout, num_groups,
-                                     resolution in attn_resolutions))
+                                     resolution in attn_resolutions, num_heads))
                 c = ch * mult
             if level > 0:
                 self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)))
                 resolution *= 2
         self.head = nn.Sequential(_norm(c, num_groups), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         emb = self.time(t.expand(x.shape[0]) if t.numel() == 1 else t)
         if self.labels is not None:
             emb = emb + self.labels(y, x.shape[0], x.device)
-        h = self.stem(x)
+        h = self.stem(x.contiguous(memory_format=torch.channels_last) if self.channels_last else x)
         hs = [h]
         for layer in self.down:
             h = layer(h, emb) if isinstance(layer, Stage) else layer(h)
@@ -116,4 +136,4 @@ class UNet(nn.Module):
             h = layer(h, emb)
         for layer in self.up:
             h = layer(torch.cat([h, hs.pop()], 1), emb) if isinstance(layer, Stage) else layer(h)
-        return self.head(h)
+        return self.head(h).contiguous()

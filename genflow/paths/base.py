@@ -57,6 +57,18 @@ class GaussianPath:
 
     discrete_times: Tensor | None = None
 
+    def on_device(self, name: str, device) -> Tensor:
+        """The path's tensor attribute ``name`` on ``device``, copied there once and kept: copying a grid
+        at every call is a blocking host-to-device transfer, i.e. a host sync per training step on a GPU."""
+        tensor = getattr(self, name)
+        device = torch.device(device) if device is not None else tensor.device
+        if device == tensor.device:
+            return tensor
+        copies = self.__dict__.setdefault("_device_copies", {})
+        if (name, device) not in copies:
+            copies[name, device] = tensor.to(device)
+        return copies[name, device]
+
     # --- coefficients (subclasses implement the underscored methods on tensors) -------------
     def _alpha(self, t: Tensor) -> Tensor:
         raise NotImplementedError
@@ -163,9 +175,10 @@ class GaussianPath:
         """Training times: uniform over the discrete grid, else U(t_eps, 1)."""
         if self.discrete_times is not None:
             idx = torch.randint(0, len(self.discrete_times), (n,), device=device)
-            return self.discrete_times.to(device)[idx]
+            return self.on_device("discrete_times", device)[idx]
         return t_eps + (1 - t_eps) * torch.rand(n, device=device)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items() if not isinstance(v, Tensor))
+        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items()
+                           if not isinstance(v, Tensor) and not k.startswith("_"))
         return f"{type(self).__name__}({fields})"

@@ -103,7 +103,7 @@ class DiscreteVPPath(VPPath):
 
     def _log_alphabar(self, t: Tensor) -> Tensor:
         idx, frac = self._locate(t)
-        grid = self._log_ab.to(t.device)
+        grid = self.on_device("_log_ab", t.device)
         return (grid[idx] + frac * (grid[idx + 1] - grid[idx])).to(t.dtype)
 
     def _alpha(self, t: Tensor) -> Tensor:
@@ -111,7 +111,7 @@ class DiscreteVPPath(VPPath):
 
     def _f(self, t: Tensor) -> Tensor:
         idx, _ = self._locate(t)
-        grid = self._log_ab.to(t.device)
+        grid = self.on_device("_log_ab", t.device)
         return (0.5 * self.num_steps * (grid[idx + 1] - grid[idx])).to(t.dtype)
 
     def _d_alpha(self, t: Tensor) -> Tensor:
