@@ -291,6 +291,17 @@ def test_nfe_counts(path, denoise, nfe):
         assert draw(model, sampler, (5, 2), grid).nfe == expected, sampler
 
 
+@pytest.mark.parametrize("make", [lambda: quiet(DPMSolverSampler, 5), lambda: quiet(UniPCSampler, 5),
+                                  lambda: quiet(EDMHeunSampler, 5)])
+def test_samplers_take_the_arguments_the_module_passes(make):
+    """DiffusionModule.generate calls sample(model, x, grid, generator, progress, data_range) positionally."""
+    model = GaussianMixtureScore(BROAD, CondOTPath())
+    seen = []
+    x = model.path.prior_sample((50, 2), torch.Generator().manual_seed(0))
+    result = make().sample(model, x, LogSNRGrid()(model.path, 5), torch.Generator().manual_seed(1), seen.append, 1.0)
+    assert seen and seen[-1] == 0.0 and result.x.abs().max() <= 1.0  # progress reported; data_range clips x0_hat
+
+
 def test_bad_options_are_refused_with_the_key():
     for make, key in ((lambda: DPMSolverSampler(order=4), "sampler.order"),
                       (lambda: DPMSolverSampler(eta=1.5), "sampler.eta"),

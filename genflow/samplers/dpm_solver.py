@@ -96,9 +96,9 @@ class DPMSolverSampler(Sampler):
         self.lower_order_final = bool(lower_order_final)
         self.denoise = True
 
-    def sample(self, model, x, grid, generator=None, **kwargs):
+    def sample(self, model, x, grid, generator=None, progress=None, data_range=None):
         self.denoise = grid.denoise  # whether the final jump follows the walk (sets the last steps)
-        return super().sample(model, x, grid, generator, **kwargs)
+        return super().sample(model, x, grid, generator, progress, data_range)
 
     def plan(self, path, times, denoise: bool = True) -> list[Update]:
         """Every step's coefficients, from the grid alone (float64, once per grid)."""

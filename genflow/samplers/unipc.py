@@ -109,9 +109,9 @@ class UniPCSampler(Sampler):
         self.disable_corrector = frozenset(disabled)
         self.denoise = True
 
-    def sample(self, model, x, grid, generator=None, **kwargs):
+    def sample(self, model, x, grid, generator=None, progress=None, data_range=None):
         self.denoise = grid.denoise  # whether the final jump follows the walk (sets the last steps' order)
-        return super().sample(model, x, grid, generator, **kwargs)
+        return super().sample(model, x, grid, generator, progress, data_range)
 
     def plan(self, path, times, denoise: bool = True) -> list[UniPCUpdate]:
         """Every step's coefficients, from the grid alone (float64, once per grid)."""
