@@ -265,6 +265,19 @@ def test_sde_variant_at_eta_zero_is_the_ode_solver_and_its_first_order_step_is_d
     assert (outs[0] - outs[1]).abs().max() < 1e-12
 
 
+@pytest.mark.parametrize("steps,denoise,lower_order_final,orders", [
+    (20, True, True, [1, 2, 3, 3, 2]),     # with the jump: the step before it is second order at any length
+    (20, False, True, [1, 2, 3, 3, 3]),    # without: diffusers' rule, only below 15 steps
+    (10, False, True, [1, 2, 3, 2, 1]),
+    (20, True, False, [1, 2, 3, 3, 3])])
+def test_dpm_solver_orders_along_the_grid(steps, denoise, lower_order_final, orders):
+    """Warm-up from order 1, and the final steps' orders (the first two and the last three steps shown)."""
+    path = VPPath(LinearSchedule())
+    grid = UniformGrid(denoise=denoise)(path, steps)
+    plan = quiet(DPMSolverSampler, steps, order=3, lower_order_final=lower_order_final).plan(path, grid.times, denoise)
+    assert [len(u.x0) for u in plan[:2] + plan[-3:]] == orders
+
+
 def test_unipc_without_its_corrector_is_dpm_solver_2m():
     model = GaussianMixtureScore(BROAD, VPPath(LinearSchedule()))
     x = torch.randn(300, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
