@@ -20,6 +20,7 @@ num_steps network evaluations (NFE).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -130,10 +131,13 @@ class RatioGrid(Grid):
         hi = self.sigma_max if self.sigma_max is not None else (top if top < float("inf") else 80.0)
         starts_at_prior = hi < top * (1 - 1e-9)
         n = m if starts_at_prior else m + 1  # points of the ratio grid; t = 1 goes in front when hi < ratio(1)
-        times = path.time_at_noise_ratio(self.ratios(n, lo, min(hi, top)))
+        ratios = self.ratios(n, lo, min(hi, top)) if n > 1 else torch.tensor([lo], dtype=torch.float64)
+        times = path.time_at_noise_ratio(ratios)
         if starts_at_prior:
             times = torch.cat([torch.ones(1, dtype=torch.float64), times])
         times[0] = 1.0
+        if self.sigma_min is None:
+            times[-1] = self.t_eps  # the bisection's answer, exactly
         return times
 
 
@@ -157,8 +161,10 @@ class LogSNRGrid(RatioGrid):
     noise levels on a variance-exploding path)."""
 
     def ratios(self, n, lo, hi):
-        return torch.exp(torch.linspace(float(torch.tensor(hi).log()), float(torch.tensor(lo).log()), n,
-                                        dtype=torch.float64))
+        if not lo > 0:
+            raise UserError(f"grid=log_snr needs a positive noise level at its end, and sigma/alpha = {lo:g} there "
+                            "(sigma(t_eps) = 0): raise grid.t_eps or set grid.sigma_min")
+        return torch.exp(torch.linspace(math.log(hi), math.log(lo), n, dtype=torch.float64))
 
 
 class DiscreteGrid(Grid):
