@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from genflow.app.devices import resolve_device
-from genflow.app.plotting import plot_samples
+from genflow.app.plotting import plot_figures, plot_samples
 from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
 from genflow.errors import UserError
 from genflow.modules.classifier import NoisyClassifierModule
@@ -60,6 +60,8 @@ def sample(cfg: DictConfig) -> dict:
     picture = plot_samples(x, out / "samples.png", labels=labels if (labels >= 0).any() else None, title=title)
     summary = {"num_samples": len(x), "nfe": nfe, "device": str(module.device), "samples": str(out / "samples.npz"),
                "picture": str(picture)}
+    if guidance is not None:
+        summary.update(plot_figures(guidance.figures(x, labels), out, title))
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     log.info("wrote %s", json.dumps(summary))
     return summary

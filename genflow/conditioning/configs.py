@@ -5,6 +5,7 @@ units; the wrappers work in model units (x_model = (x - shift) / scale)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -52,6 +53,23 @@ def checkpoint_data(module, key: str):
     return instantiate(config)
 
 
+def check_numbers(**values) -> None:
+    """guidance.scale, radius, snr_min >= 0 and data_var > 0, finite, with one line naming the bad key."""
+    for key, v in values.items():
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (
+            v > 0 if key == "data_var" else v >= 0)
+        if not ok:
+            raise UserError(f"guidance.{key}={v!r} must be a finite number {'> 0' if key == 'data_var' else '>= 0'}")
+
+
+def reference_data(module, key: str) -> Tensor | None:
+    """Points of the checkpoint's data set to draw behind the paths, or None where it records none."""
+    try:
+        return checkpoint_data(module, key).reference(2000)
+    except (UserError, OSError):  # a picture without the data behind it is still a picture
+        return None
+
+
 def vector_values(raw, dim: int, key: str) -> list[list[float | None]]:
     """One or several observations, each a list of ``dim`` numbers or nulls (null: free), or {index: value}."""
     if raw is None:
@@ -96,19 +114,23 @@ def to_model_units(module, entries: list[list[float | None]]) -> tuple[Tensor, T
 class Inpaint(Guidance):
     """``guidance=inpaint``: sample x0 given some of its coordinates (vectors: ``known``) or pixels (images:
     ``mask`` and images from ``image`` or the checkpoint's data set); ``method`` replacement or reconstruction
-    (guidance weight ``scale``, posterior variance of data of variance ``data_var`` in model units)."""
+    (guidance weight ``scale``, posterior variance of data of variance ``data_var`` in model units, taken where
+    alpha^2 / sigma^2 >= ``snr_min``); for vectors ``paths`` trajectories per observation go into trajectories.png."""
 
-    def __init__(self, method: str = "reconstruction", scale: float = 1.0, data_var: float = 1.0, known=None,
-                 mask: str | None = None, image: str | None = None, num_images: int = 8, seed: int = 0):
+    def __init__(self, method: str = "reconstruction", scale: float = 1.0, data_var: float = 1.0,
+                 snr_min: float = 1e-3, known=None, mask: str | None = None, image: str | None = None,
+                 num_images: int = 8, paths: int = 24, seed: int = 0):
         super().__init__(scale, 0)
         check_choice("guidance.method", method, METHODS)
-        if not float(data_var) > 0 or not float(scale) >= 0:
-            raise UserError(f"guidance.data_var={data_var} must be > 0 and guidance.scale={scale} >= 0")
+        check_numbers(scale=scale, data_var=data_var, snr_min=snr_min)
         if int(num_images) < 1:
             raise UserError(f"guidance.num_images={num_images} must be a positive integer")
-        self.method, self.data_var = method, float(data_var)
+        if int(paths) < 0:
+            raise UserError(f"guidance.paths={paths} must be >= 0")
+        self.method, self.data_var, self.snr_min, self.paths = method, float(data_var), float(snr_min), int(paths)
         self.known, self.mask_spec, self.image, self.num_images, self.seed = known, mask, image, int(num_images), int(seed)
-        self.values = self.masks = self.originals = None
+        self.values = self.masks = self.originals = self.module = self.reference = None
+        self.recorders: dict[int, TrajectoryRecorder] = {}
 
     def bind(self, module) -> None:
         shape = tuple(module.hparams.data_shape)
@@ -117,7 +139,9 @@ class Inpaint(Guidance):
         if self.mask_spec is not None or self.image is not None:
             raise UserError("guidance.mask and guidance.image apply to image models; for vectors pass "
                             "guidance.known=[...] (one value per coordinate, null where free)")
-        self.values, self.masks = to_model_units(module, vector_values(self.known, shape[0], "guidance.known"))
+        self.entries = vector_values(self.known, shape[0], "guidance.known")
+        self.values, self.masks = to_model_units(module, self.entries)
+        self.module, self.reference = module, reference_data(module, "guidance.known")
 
     def bind_images(self, module, shape) -> None:
         if self.known is not None:
@@ -142,14 +166,18 @@ class Inpaint(Guidance):
 
     def wrap(self, model, group: int):
         scale = self.scale if self.method == "reconstruction" else 0.0
-        return Inpainting(model, self.masks[group], self.values[group], scale, self.data_var)
+        conditioned = Inpainting(model, self.masks[group], self.values[group], scale, self.data_var, self.snr_min)
+        if self.originals is not None or group in self.recorders or self.paths == 0:
+            return conditioned
+        self.recorders[group] = TrajectoryRecorder(conditioned, self.paths)
+        return self.recorders[group]
 
     def describe(self) -> str:
         return "inpaint: " + (f"reconstruction x{self.scale:g}" if self.method == "reconstruction" else "replacement")
 
     def figures(self, samples: Tensor, labels: Tensor) -> dict:
         if self.originals is None:
-            return {}
+            return trajectories(self, samples, labels, 0.0)
         masked = torch.where(self.masks, self.originals, torch.full_like(self.originals, 0.5))
         rows = [samples[labels == g][:8] for g in range(len(self.originals))]
         return {"inpainting.png": InpaintingPanels(masked, torch.stack(rows), self.originals)}
@@ -158,16 +186,17 @@ class Inpaint(Guidance):
 class Bridge(Guidance):
     """``guidance=bridge``: paths conditioned to end at ``target`` (data units; null entries free; a list of
     targets draws each in turn): pinned exactly with ``radius`` 0, else within a Gaussian ball of std ``radius``
-    through the h-transform (weight ``scale``); ``paths`` trajectories per target go into trajectories.png."""
+    through the h-transform (weight ``scale``, where alpha^2 / sigma^2 >= ``snr_min``); ``paths`` trajectories per
+    target go into trajectories.png."""
 
-    def __init__(self, target=None, radius: float = 0.25, scale: float = 1.0, data_var: float = 1.0, paths: int = 24):
+    def __init__(self, target=None, radius: float = 0.25, scale: float = 1.0, data_var: float = 1.0,
+                 snr_min: float = 1e-3, paths: int = 24):
         super().__init__(scale, 0)
-        if not float(radius) >= 0 or not float(data_var) > 0 or not float(scale) >= 0:
-            raise UserError(f"guidance.radius={radius} must be >= 0, guidance.data_var={data_var} > 0 and "
-                            f"guidance.scale={scale} >= 0")
+        check_numbers(radius=radius, scale=scale, data_var=data_var, snr_min=snr_min)
         if int(paths) < 0:
             raise UserError(f"guidance.paths={paths} must be >= 0")
         self.target, self.radius, self.data_var, self.paths = target, float(radius), float(data_var), int(paths)
+        self.snr_min = float(snr_min)
         self.recorders: dict[int, TrajectoryRecorder] = {}
         self.module = self.reference = None
 
@@ -178,17 +207,14 @@ class Bridge(Guidance):
         self.entries = vector_values(self.target, shape[0], "guidance.target")
         self.values, self.masks = to_model_units(module, self.entries)
         self.radii = self.radius / module.data_scale.cpu()
-        self.module = module
-        try:
-            self.reference = checkpoint_data(module, "guidance.target").reference(2000)
-        except (UserError, OSError):  # a picture without the data behind it is still a picture
-            self.reference = None
+        self.module, self.reference = module, reference_data(module, "guidance.target")
 
     def groups(self) -> list[int]:
         return list(range(len(self.values)))
 
     def wrap(self, model, group: int):
-        conditioned = bridge(model, self.values[group], self.masks[group], self.radii, self.scale, self.data_var)
+        conditioned = bridge(model, self.values[group], self.masks[group], self.radii, self.scale, self.data_var,
+                             self.snr_min)
         if group in self.recorders or self.paths == 0:
             return conditioned
         self.recorders[group] = TrajectoryRecorder(conditioned, self.paths)
@@ -198,17 +224,22 @@ class Bridge(Guidance):
         return f"bridge, radius {self.radius:g}" + (f" x{self.scale:g}" if self.radius > 0 else " (pinned)")
 
     def figures(self, samples: Tensor, labels: Tensor) -> dict:
-        if not self.recorders:
-            return {}
-        shift, scale = self.module.data_shift.cpu(), self.module.data_scale.cpu()
-        groups = sorted(self.recorders)
-        traced = [self.recorders[g].trajectories() for g in groups]
-        length = min(len(t) for t, _ in traced)
-        ends = [samples[labels == g][:p.shape[1]] for g, (_, p) in zip(groups, traced)]
-        paths = torch.cat([torch.cat([p[:length] * scale + shift, end[None].float()]) for (_, p), end in zip(traced, ends)],
-                          dim=1)
-        times = torch.cat([traced[0][0][:length], torch.zeros(1)])
-        path_labels = torch.cat([torch.full((p.shape[1],), g) for g, (_, p) in zip(groups, traced)])
-        targets = torch.tensor([[float("nan") if v is None else float(v) for v in e] for e in self.entries])
-        return {"trajectories.png": Trajectories(times, paths, samples, labels, path_labels, targets,
-                                                 self.radius, self.reference)}
+        return trajectories(self, samples, labels, self.radius)
+
+
+def trajectories(guidance, samples: Tensor, labels: Tensor, radius: float) -> dict:
+    """The recorded paths of each group in data units, ending at its samples, with its target or known values."""
+    if not guidance.recorders:
+        return {}
+    shift, scale = guidance.module.data_shift.cpu(), guidance.module.data_scale.cpu()
+    groups = sorted(guidance.recorders)
+    traced = [guidance.recorders[g].trajectories() for g in groups]
+    length = min(len(t) for t, _ in traced)
+    ends = [samples[labels == g][:p.shape[1]] for g, (_, p) in zip(groups, traced)]
+    paths = torch.cat([torch.cat([p[:length] * scale + shift, end[None].float()]) for (_, p), end in zip(traced, ends)],
+                      dim=1)
+    times = torch.cat([traced[0][0][:length], torch.zeros(1)])
+    path_labels = torch.cat([torch.full((p.shape[1],), g) for g, (_, p) in zip(groups, traced)])
+    targets = torch.tensor([[float("nan") if v is None else float(v) for v in e] for e in guidance.entries])
+    return {"trajectories.png": Trajectories(times, paths, samples, labels, path_labels, targets, radius,
+                                             guidance.reference)}
