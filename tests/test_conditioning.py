@@ -99,6 +99,8 @@ def test_known_values_forms():
     (dict(data_var=0), "guidance.data_var=0 must be a finite number > 0"),
     (dict(scale=float("nan")), "guidance.scale=nan must be a finite number >= 0"),
     (dict(snr_min=-1), "guidance.snr_min=-1 must be"),
+    (dict(num_images="abc"), "guidance.num_images='abc' must be an integer >= 1"),
+    (dict(paths=-2), "guidance.paths=-2 must be an integer >= 0"),
 ])
 def test_inpaint_settings_are_checked(kwargs, needle):
     with pytest.raises(UserError) as e:

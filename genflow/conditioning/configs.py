@@ -62,6 +62,12 @@ def check_numbers(**values) -> None:
             raise UserError(f"guidance.{key}={v!r} must be a finite number {'> 0' if key == 'data_var' else '>= 0'}")
 
 
+def check_count(key: str, value, minimum: int) -> None:
+    """An integer guidance.<key> >= minimum, with one line naming the bad key."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"guidance.{key}={value!r} must be an integer >= {minimum}")
+
+
 def reference_data(module, key: str) -> Tensor | None:
     """Points of the checkpoint's data set to draw behind the paths, or None where it records none."""
     try:
@@ -123,12 +129,11 @@ class Inpaint(Guidance):
         super().__init__(scale, 0)
         check_choice("guidance.method", method, METHODS)
         check_numbers(scale=scale, data_var=data_var, snr_min=snr_min)
-        if int(num_images) < 1:
-            raise UserError(f"guidance.num_images={num_images} must be a positive integer")
-        if int(paths) < 0:
-            raise UserError(f"guidance.paths={paths} must be >= 0")
+        check_count("num_images", num_images, 1)
+        check_count("paths", paths, 0)
         self.method, self.data_var, self.snr_min, self.paths = method, float(data_var), float(snr_min), int(paths)
-        self.known, self.mask_spec, self.image, self.num_images, self.seed = known, mask, image, int(num_images), int(seed)
+        self.known, self.mask_spec, self.image = known, mask, image
+        self.num_images, self.seed = int(num_images), int(seed)
         self.values = self.masks = self.originals = self.module = self.reference = None
         self.recorders: dict[int, TrajectoryRecorder] = {}
 
@@ -193,8 +198,7 @@ class Bridge(Guidance):
                  snr_min: float = 1e-3, paths: int = 24):
         super().__init__(scale, 0)
         check_numbers(radius=radius, scale=scale, data_var=data_var, snr_min=snr_min)
-        if int(paths) < 0:
-            raise UserError(f"guidance.paths={paths} must be >= 0")
+        check_count("paths", paths, 0)
         self.target, self.radius, self.data_var, self.paths = target, float(radius), float(data_var), int(paths)
         self.snr_min = float(snr_min)
         self.recorders: dict[int, TrajectoryRecorder] = {}
