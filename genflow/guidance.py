@@ -93,6 +93,10 @@ class Guidance:
     def describe(self) -> str:
         return f"{self.name} x{self.scale:g}"
 
+    def figures(self, samples: Tensor, labels: Tensor) -> dict:
+        """Pictures beyond the samples' own, by file name (genflow.app.plotting.plot_figures draws them)."""
+        return {}
+
 
 class CFG(Guidance):
     """``guidance=cfg``: classifier-free guidance of a model trained with ``conditional=true``."""

@@ -37,6 +37,8 @@ def test_option_composes_and_instantiates(group, option, tmp_path):
     if group in ("path", "path/schedule", "sampler", "grid", "guidance") or (group == "data" and option != "file"):
         if group == "guidance" and option == "classifier":
             node.classifier_ckpt = "x.ckpt"
+        if group == "guidance" and option == "bridge":
+            node.target = [0.0, 0.0]
         obj = instantiate(node) if node else None
         assert obj is not None or option == "none"
 

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from genflow.app.acceleration import apply_compile, apply_sampling_precision
 from genflow.app.devices import resolve_device
-from genflow.app.plotting import plot_samples
+from genflow.app.plotting import plot_figures, plot_samples
 from genflow.app.interrupts import ctrl_c_exits
 from genflow.app.rundir import register_resolvers
 from genflow.app.values import check_sample_values
@@ -67,6 +67,8 @@ def sample(cfg: DictConfig) -> dict:
     picture = plot_samples(x, out / "samples.png", labels=labels if (labels >= 0).any() else None, title=title)
     summary = {"num_samples": len(x), "nfe": nfe, "device": str(module.device), "samples": str(out / "samples.npz"),
                "picture": str(picture)}
+    if guidance is not None:
+        summary.update(plot_figures(guidance.figures(x, labels), out, title))
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     log.info("wrote %s", json.dumps(summary))
     return summary
