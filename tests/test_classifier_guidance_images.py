@@ -20,10 +20,12 @@ def test_unet_classifier_head_is_the_encoder_with_pooled_logits():
     x = torch.randn(5, 1, 8, 8)
     logits = clf(x, torch.full((5,), 0.3))
     assert logits.shape == (5, 10) and torch.isfinite(logits).all()
-    assert not hasattr(clf, "up") and sum(p.numel() for p in clf.parameters()) < sum(p.numel() for p in full.parameters())
+    size = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert not hasattr(clf, "up") and size(clf) < size(full)
     assert not torch.allclose(logits, clf(x, torch.full((5,), 0.9)))  # conditioned on time
     assert full(x, torch.tensor(0.3)).shape == x.shape  # out_shape=None: the data's shape
-    assert UNet((1, 8, 8), ch=8, ch_mult=(1, 2), num_groups=4, out_shape=[1, 8, 8])(x, torch.tensor(0.3)).shape == x.shape
+    same = UNet((1, 8, 8), ch=8, ch_mult=(1, 2), num_groups=4, out_shape=[1, 8, 8])
+    assert same(x, torch.tensor(0.3)).shape == x.shape
     with pytest.raises(UserError, match=r"out_shape=\[2, 5\]"):
         UNet((1, 8, 8), ch=8, ch_mult=(1, 2), num_groups=4, out_shape=[2, 5])
 

@@ -5,4 +5,5 @@ from support_matrix import README, readme_block, table
 
 
 def test_readme_support_matrix_is_generated_from_the_rules():
-    assert readme_block(README.read_text()) == table(), "README's support matrix is stale: run python tests/support_matrix.py --write"
+    stale = "README's support matrix is stale: run python tests/support_matrix.py --write"
+    assert readme_block(README.read_text()) == table(), stale
