@@ -13,7 +13,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SCRIPTS = (["overhead.py"], ["peers.py", "--data", "eight_gaussians", "--steps", "4000"],
-           ["likelihood_accuracy.py"], ["unet_throughput.py"])
+           ["likelihood_accuracy.py"], ["unet_throughput.py"],
+           ["cosine_ddim.py", "--out", "results/cosine_ddim.json"])
 
 if __name__ == "__main__":
     for script in SCRIPTS:

@@ -141,7 +141,7 @@ class Classifier(Guidance):
         self.classifier = classifier
 
     def log_probs(self, x: Tensor, t: Tensor) -> Tensor:
-        return torch.log_softmax(self.classifier(x, t), dim=1)
+        return torch.log_softmax(self.classifier.classify(x, t), dim=1)
 
     def wrap(self, model, label):
         return ClassifierGuidance(model, self.log_probs, torch.tensor(self.index[label]), self.scale)

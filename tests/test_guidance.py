@@ -78,7 +78,7 @@ def test_trained_conditional_model_follows_guidance():
     from test_trained_models import build, fit
 
     cfg, dm, module = build("ddpm", ["conditional=true", "path.num_steps=200"])
-    fit(module, dm, 2500)
+    fit(cfg, module, dm, 2500)
     ref, ref_labels = dm.reference_labelled(4000)
     centres = torch.stack([ref[ref_labels == k].mean(0) for k in range(8)])
     sampler = AncestralSampler(progress=False)

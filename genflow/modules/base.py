@@ -223,6 +223,14 @@ class GenflowModule(L.LightningModule):
         self.data_shift.copy_(shift)
         self.data_scale.copy_(scale)
 
+    def adamw_with_warmup(self, params, lr: float, weight_decay: float, warmup_steps: int) -> dict:
+        """AdamW with a linear learning-rate warm-up, stepped every optimizer step:
+        lr_n = lr min(1, (n + 1) / warmup_steps) (constant lr when warmup_steps <= 0)."""
+        opt = self.adamw(params, lr, weight_decay)
+        warm = max(int(warmup_steps), 0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
     def normalize(self, x: Tensor) -> Tensor:
         return (x - self.data_shift) / self.data_scale
 

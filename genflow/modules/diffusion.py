@@ -46,10 +46,7 @@ class DiffusionModule(GenflowModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt = self.adamw(self.denoiser.parameters(), hp.lr, hp.weight_decay)
-        warm = max(int(hp.warmup_steps), 0)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return self.adamw_with_warmup(self.denoiser.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps)
 
     # --- sampling -----------------------------------------------------------------------
     def model_function(self, labels: Tensor | None = None, use_ema: bool = True) -> NetworkModel:

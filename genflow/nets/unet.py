@@ -6,6 +6,10 @@ attn_resolutions=(16,), dropout=0.1)`` is the paper's CIFAR-10 network (35.7M pa
 ``num_heads`` splits each attention block into heads (1, the paper's, by default; diffusers'
 ``UNet2DModel`` uses heads of 8 channels); ``channels_last=True`` keeps the weights and activations in
 NHWC memory layout, which cuDNN's tensor-core convolutions prefer (same results, same checkpoints).
+
+With ``out_shape=[K]`` it is a time-conditioned classifier, the encoder half of the U-Net as in
+ADM's ``EncoderUNetModel`` (Dhariwal & Nichol 2021, pool="adaptive"): stem, down path, middle, then
+logits = W mean_{h,w} SiLU(GN(h)) + b (global average pooling and a linear layer); no up path.
 """
 
 from __future__ import annotations
@@ -82,11 +86,16 @@ class Stage(nn.Module):
 class UNet(nn.Module):
     def __init__(self, data_shape, ch: int = 128, ch_mult=(1, 2, 2, 2), num_res_blocks: int = 2,
                  attn_resolutions=(16,), dropout: float = 0.1, num_groups: int = 32, num_classes: int = 0,
-                 time_scale: float = 1000.0, num_heads: int = 1, channels_last: bool = False):
+                 time_scale: float = 1000.0, num_heads: int = 1, channels_last: bool = False, out_shape=None):
         super().__init__()
         if len(data_shape) != 3:
             raise UserError(f"net=unet needs image data (C, H, W); this data has shape {tuple(data_shape)} "
                             "(use net=mlp for vectors)")
+        out_shape = tuple(data_shape) if out_shape is None else tuple(int(k) for k in out_shape)
+        if out_shape != tuple(data_shape) and len(out_shape) != 1:
+            raise UserError(f"net=unet outputs an image of the data's shape {tuple(data_shape)} or a vector of "
+                            f"logits [K]; out_shape={list(out_shape)} is neither")
+        self.encoder_only = out_shape != tuple(data_shape)
         channels, resolution = data_shape[0], data_shape[1]
         if resolution % 2 ** (len(ch_mult) - 1):
             raise UserError(f"net.ch_mult={list(ch_mult)} halves the resolution {len(ch_mult) - 1} times, "
@@ -109,16 +118,21 @@ class UNet(nn.Module):
                 resolution //= 2
         self.mid = nn.ModuleList([Stage(c, c, emb_dim, dropout, num_groups, True, num_heads),
                                   Stage(c, c, emb_dim, dropout, num_groups, False)])
-        self.up = nn.ModuleList()
-        for level, mult in reversed(list(enumerate(ch_mult))):
-            for _ in range(num_res_blocks + 1):
-                self.up.append(Stage(c + skips.pop(), ch * mult, emb_dim, dropout, num_groups,
-                                     resolution in attn_resolutions, num_heads))
-                c = ch * mult
-            if level > 0:
-                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)))
-                resolution *= 2
-        self.head = nn.Sequential(_norm(c, num_groups), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
+        if self.encoder_only:
+            self.head = nn.Sequential(_norm(c, num_groups), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                      nn.Linear(c, out_shape[0]))
+        else:
+            self.up = nn.ModuleList()
+            for level, mult in reversed(list(enumerate(ch_mult))):
+                for _ in range(num_res_blocks + 1):
+                    self.up.append(Stage(c + skips.pop(), ch * mult, emb_dim, dropout, num_groups,
+                                         resolution in attn_resolutions, num_heads))
+                    c = ch * mult
+                if level > 0:
+                    self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                                 nn.Conv2d(c, c, 3, padding=1)))
+                    resolution *= 2
+            self.head = nn.Sequential(_norm(c, num_groups), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
         self.channels_last = bool(channels_last)
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
@@ -134,6 +148,8 @@ class UNet(nn.Module):
             hs.append(h)
         for layer in self.mid:
             h = layer(h, emb)
+        if self.encoder_only:
+            return self.head(h)
         for layer in self.up:
             h = layer(torch.cat([h, hs.pop()], 1), emb) if isinstance(layer, Stage) else layer(h)
         return self.head(h).contiguous()

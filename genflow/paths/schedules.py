@@ -5,7 +5,11 @@
     Discretised to N steps it is DDPM's betas = linspace(beta_min/N, beta_max/N, N)
     (1e-4 .. 0.02 for N = 1000, Ho et al. 2020).
 ``cosine``: alphabar(t) = cos^2((t + s)/(1 + s) pi/2) / cos^2(s/(1 + s) pi/2)  (Nichol & Dhariwal 2021),
-    discretised with betas clipped at ``max_beta``.
+    discretised with betas clipped at ``max_beta`` (N&D: 0.999, "to prevent singularities at the end of the
+    diffusion process near t = T"). In continuous time the same clip bounds the rate:
+    beta(t) = -2 d log alpha/dt = min(pi/(1 + s) tan((t + s)/(1 + s) pi/2), 1000 max_beta),
+    i.e. N beta_i at DDPM's N = 1000 (DPM-Solver's cosine_beta_max = 999). It binds from t* ~ 0.998 on, where
+    log alpha continues linearly, so alpha(1) = 1.1e-3 (not 0) and alpha' / alpha stays finite.
 ``geometric`` (variance exploding): sigma(t) = sigma_min (sigma_max/sigma_min)^t.
 """
 
@@ -35,26 +39,39 @@ class LinearSchedule:
 
 class CosineSchedule:
     family = "vp"
+    #: DDPM's number of steps: the continuous rate is capped at N max_beta
+    RATE_STEPS = 1000
 
     def __init__(self, s: float = 0.008, max_beta: float = 0.999):
         self.s, self.max_beta = float(s), float(max_beta)
+        if not 0 < self.max_beta < 1:
+            raise ValueError(f"cosine schedule needs 0 < max_beta < 1, got {max_beta}")
+        self.beta_cap = self.RATE_STEPS * self.max_beta
+        # beta(t*) = beta_cap: tan(u*) = beta_cap (1 + s) / pi
+        u_star = math.atan(self.beta_cap * (1 + self.s) / math.pi)
+        self.t_star = u_star * 2 * (1 + self.s) / math.pi - self.s
 
     def _u(self, t: Tensor) -> Tensor:
         return (t + self.s) / (1 + self.s) * math.pi / 2
 
     def alphabar(self, t: Tensor) -> Tensor:
+        """The closed form of Nichol & Dhariwal (0 at t = 1); the discrete betas are taken from it."""
         return torch.cos(self._u(t)) ** 2 / math.cos(self.s / (1 + self.s) * math.pi / 2) ** 2
 
     def log_alpha(self, t: Tensor) -> Tensor:
-        return 0.5 * torch.log(self.alphabar(t).clamp_min(1e-20))
+        """1/2 log alphabar(min(t, t*)) - beta_cap/2 max(t - t*, 0): -1/2 the integral of the clipped beta."""
+        t = torch.as_tensor(t)
+        head = 0.5 * torch.log(self.alphabar(t.clamp(max=self.t_star)))
+        return head - 0.5 * self.beta_cap * (t - self.t_star).clamp_min(0)
 
     def d_log_alpha(self, t: Tensor) -> Tensor:
-        # d/dt 1/2 log cos^2(u) = -tan(u) du/dt; capped where beta(t) would exceed what a
-        # discretised schedule allows (u -> pi/2 at t = 1).
-        rate = torch.tan(self._u(t)) * math.pi / (2 * (1 + self.s))
-        return -rate.clamp(max=1e3)
+        """-beta(t)/2 with beta(t) = min(pi/(1 + s) tan(u), beta_cap) (d/dt 1/2 log cos^2(u) = -tan(u) du/dt)."""
+        t = torch.as_tensor(t)
+        rate = torch.tan(self._u(t.clamp(max=self.t_star))) * math.pi / (2 * (1 + self.s))
+        return -torch.where(t < self.t_star, rate, torch.full_like(rate, 0.5 * self.beta_cap))
 
     def discrete_betas(self, n: int) -> Tensor:
+        """beta_i = min(1 - alphabar(i/n) / alphabar((i-1)/n), max_beta), i = 1..n."""
         t = torch.arange(n + 1, dtype=torch.float64) / n
         ab = self.alphabar(t)
         return (1 - ab[1:] / ab[:-1]).clamp(max=self.max_beta)
