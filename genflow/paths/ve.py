@@ -45,3 +45,8 @@ class VEPath(GaussianPath):
 
     def _g2(self, t: Tensor) -> Tensor:
         return 2 * self.schedule.sigma(t) ** 2 * self.schedule.log_ratio
+
+    def time_at_noise_ratio(self, ratio: Tensor, iterations: int = 80) -> Tensor:
+        """t = log(ratio / sigma_min) / log(sigma_max / sigma_min), clamped to [0, 1] (float64)."""
+        ratio = torch.as_tensor(ratio, dtype=torch.float64)
+        return (torch.log(ratio / self.schedule.sigma_min) / self.schedule.log_ratio).clamp(0.0, 1.0)
