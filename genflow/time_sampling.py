@@ -49,6 +49,11 @@ class LogNormalTimes(UniformTimes):
             raise UserError(f"model.objective.p_std={p_std} must be positive (EDM: 1.2)")
         self.p_mean, self.p_std = None if p_mean is None else float(p_mean), float(p_std)
 
+    def check(self, path):
+        if path.is_discrete:
+            raise UserError("model.objective.time_sampling=lognormal draws continuous noise levels; a discrete model "
+                            "(DDPM, NCSN) trains on its own steps: use time_sampling=uniform (any weighting applies)")
+
     def mean(self, sigma_data: float = 1.0) -> float:
         """P_mean: the configured one, or EDM's moved to the data's scale."""
         return self.p_mean if self.p_mean is not None else EDM_P_MEAN + math.log(sigma_data / EDM_SIGMA_DATA)

@@ -243,3 +243,18 @@ def test_the_first_ddim_step_from_zero_snr_is_the_closed_form():
                                           torch.tensor([1.0, s], dtype=torch.float64), None)
     c = path.coefficients(torch.tensor(s, dtype=torch.float64))
     assert torch.allclose(x, c.alpha * MIXTURE.mean() + c.sigma * x1, rtol=1e-10, atol=1e-12)
+
+
+def test_zero_terminal_snr_is_refused_where_it_does_not_apply():
+    """A variance-exploding schedule has alpha = 1 (nothing to rescale): one line naming the option and what
+    applies; a path without a schedule (cond_ot: alpha(1) = 0 already) has no such option."""
+    from genflow.app.validation import validate
+
+    with pytest.raises(UserError, match="zero_terminal_snr=true rescales a variance-preserving schedule"):
+        GeometricSchedule(zero_terminal_snr=True)
+    with pytest.raises(InstantiationException) as refused:
+        build_run(["model=ve_sde", "path.schedule.zero_terminal_snr=true", "net.hidden=8"])
+    assert "path=vp, subvp or ddpm" in str(refused.value.__cause__)
+    with pytest.raises(UserError, match="path.schedule.zero_terminal_snr is not an option of the chosen path; pass "
+                                        "path=<option>"):
+        validate("train", ["model=flow_matching", "path.schedule.zero_terminal_snr=true"])

@@ -86,6 +86,7 @@ def validate(config_name: str, args: list[str]) -> None:
             if key not in groups and not o.is_add() and not o.is_delete():
                 value_overrides.append((key, first))
         group_lines = [ln for ln, o in zip(first_values, parsed) if o.key_or_group in groups]
+        base = None
         try:
             base = compose(config_name, overrides=group_lines)
             compose(config_name, overrides=first_values)
@@ -93,7 +94,9 @@ def validate(config_name: str, args: list[str]) -> None:
             msg = str(e).splitlines()[0]
             group = msg.split("'")[1].split(".")[0] if msg.count("'") >= 2 else ""
             if "Could not override" in msg and group in groups:
-                msg = (f"{msg.split(chr(39))[1]} needs a {group} chosen first: pass {group}=<option> "
+                chosen = base is not None and base.get(group) is not None
+                need = f"is not an option of the chosen {group}; pass" if chosen else f"needs a {group} chosen first: pass"
+                msg = (f"{msg.split(chr(39))[1]} {need} {group}=<option> "
                        f"(valid: {', '.join(_choices(loader, group))})")
             elif "Could not override" in msg or "Key '" in msg:
                 msg += " (add a new key with +key=value)"

@@ -23,6 +23,8 @@ import math
 import torch
 from torch import Tensor
 
+from genflow.errors import UserError
+
 #: |d log alpha / dt| is capped here where it would be infinite (alpha = 0 at t = 1 of a zero-terminal-SNR
 #: schedule), so the SDE's drift f = alpha'/alpha and g^2 = -2 f stay finite; alpha, sigma and their
 #: derivatives are exact.
@@ -152,7 +154,11 @@ class CosineSchedule(VPSchedule):
 class GeometricSchedule:
     family = "ve"
 
-    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0):
+    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, zero_terminal_snr: bool = False):
+        if zero_terminal_snr:
+            raise UserError("path.schedule.zero_terminal_snr=true rescales a variance-preserving schedule (path=vp, "
+                            "subvp or ddpm with path/schedule=linear or cosine); a variance-exploding path keeps "
+                            "alpha = 1 and its SNR(1) = 1/sigma_max^2 > 0: raise path.schedule.sigma_max instead")
         if not 0 < sigma_min < sigma_max:
             raise ValueError(f"geometric schedule needs 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
