@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from genflow.paths.base import GaussianPath, broadcast_like
+from genflow.paths.base import GaussianPath
 
 
 class EDMPreconditioning:
@@ -25,7 +25,8 @@ class EDMPreconditioning:
         self.sigma_data = float(sigma_data)
 
     def coefficients(self, path: GaussianPath, t: Tensor, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(c_skip, c_out, c_in) in x units, x0_hat = c_skip x + c_out F(c_in x), shaped to broadcast against ``like``."""
+        """(c_skip, c_out, c_in) in x units, x0_hat = c_skip x + c_out F(c_in x), shaped to broadcast against
+        ``like``."""
         c = path.coefficients(t).like(like)
         sd2 = self.sigma_data**2
         norm2 = c.sigma**2 + c.alpha**2 * sd2

@@ -143,8 +143,9 @@ class Denoiser(nn.Module):
             raise UserError(f"model.preconditioning=edm makes the network an x0 denoiser (EDM's D(x; sigma)); "
                             f"set model.parameterization=x0, not {kind}")
         if kind in ("eps", "score") and path.zero_terminal_snr:
-            raise UserError(f"model.parameterization={kind} is ill-posed on a zero-terminal-SNR schedule (alpha(1) = 0: "
-                            "x0 = (x - sigma eps)/alpha is undefined at t = 1); use model.parameterization=velocity or x0")
+            raise UserError(f"model.parameterization={kind} is ill-posed on a zero-terminal-SNR schedule "
+                            "(alpha(1) = 0: x0 = (x - sigma eps)/alpha is undefined at t = 1); "
+                            "use model.parameterization=velocity or x0")
         if not float(sigma_data) > 0:
             raise UserError(f"model.sigma_data={sigma_data} must be positive (0.5 for images in [-1, 1], 1 for "
                             "standardised data, or auto)")

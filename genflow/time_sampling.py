@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor
 
 from genflow.errors import UserError
 from genflow.paths.base import GaussianPath
@@ -78,7 +77,8 @@ class LogSNRUniformTimes(UniformTimes):
                             "model (DDPM, NCSN) trains on its own steps: use time_sampling=uniform")
         _, t_hi, lo, hi = self.bounds(path)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo > hi):
-            raise UserError(f"model.objective.time_sampling=log_snr_uniform needs a finite log-SNR on [t_eps, {t_hi:g}]; "
+            raise UserError(f"model.objective.time_sampling=log_snr_uniform needs a finite log-SNR on "
+                            f"[t_eps, {t_hi:g}]; "
                             f"model.objective.t_eps={self.t_eps:g} gives {lo:.3g} at t_eps: raise t_eps (e.g. 1e-3)")
 
     def __call__(self, path, n, device=None, sigma_data=1.0):

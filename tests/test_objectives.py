@@ -339,8 +339,8 @@ def test_log_snr_importance_sampling_keeps_the_objective_and_lowers_its_variance
     assert weighted.var() < plain.var() / 5, (weighted.var(), plain.var())
     lam = lambda u: float(-path.noise_ratio(torch.tensor(u, dtype=torch.float64)).log())  # noqa: E731
     constant = 2 * (lam(1e-3) - lam(1.0)) / (1 - 1e-3)  # w_eps / ((1 - t_eps) q(t)) for the likelihood weight
-    assert torch.allclose(loss_weight("likelihood", path, t_is.double(), "eps") * factor.double(), torch.full((n,), constant, dtype=torch.float64),
-                          rtol=1e-4)
+    per_sample = loss_weight("likelihood", path, t_is.double(), "eps") * factor.double()
+    assert torch.allclose(per_sample, torch.full((n,), constant, dtype=torch.float64), rtol=1e-4)
 
 
 def test_log_snr_and_lognormal_sampling_are_refused_where_they_cannot_apply():

@@ -95,7 +95,8 @@ def validate(config_name: str, args: list[str]) -> None:
             group = msg.split("'")[1].split(".")[0] if msg.count("'") >= 2 else ""
             if "Could not override" in msg and group in groups:
                 chosen = base is not None and base.get(group) is not None
-                need = f"is not an option of the chosen {group}; pass" if chosen else f"needs a {group} chosen first: pass"
+                need = (f"is not an option of the chosen {group}; pass" if chosen
+                        else f"needs a {group} chosen first: pass")
                 msg = (f"{msg.split(chr(39))[1]} {need} {group}=<option> "
                        f"(valid: {', '.join(_choices(loader, group))})")
             elif "Could not override" in msg or "Key '" in msg:

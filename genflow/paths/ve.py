@@ -19,7 +19,8 @@ class VEPath(GaussianPath):
     def __init__(self, schedule, num_levels: int | None = None):
         if getattr(schedule, "family", None) != "ve":
             raise UserError(
-                f"a variance-exploding path needs schedule=geometric (sigma_min, sigma_max), got {type(schedule).__name__}"
+                f"a variance-exploding path needs path/schedule=geometric (sigma_min, sigma_max) or edm, "
+                f"got {type(schedule).__name__}"
             )
         self.schedule = schedule
         self.num_levels = None if num_levels is None else int(num_levels)

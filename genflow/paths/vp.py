@@ -25,7 +25,7 @@ from genflow.paths.schedules import MAX_LOG_RATE
 def _require_vp(schedule, name: str):
     if getattr(schedule, "family", None) != "vp":
         raise UserError(
-            f"path={name} needs a variance-preserving schedule (schedule=linear or schedule=cosine), "
+            f"path={name} needs a variance-preserving schedule (path/schedule=linear or path/schedule=cosine), "
             f"got {type(schedule).__name__}"
         )
     return schedule
