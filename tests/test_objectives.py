@@ -268,9 +268,14 @@ class TargetNet(nn.Module):
 @pytest.mark.parametrize("name", ["edm", "vp", "rectified"])
 def test_edm_preconditioning_regresses_a_unit_weight_target(name):
     """D = c_skip x + c_out F with F = F*: D is x0 itself; with F = F* + delta the EDM-weighted loss is
-    exactly mean(delta^2) (lambda ||D - x0||^2 = ||F - F*||^2) at every noise level."""
+    exactly mean(delta^2) (lambda ||D - x0||^2 = ||F - F*||^2) at every noise level, t = 1 included (alpha(1) = 0
+    on the flow path: D = sd F(x / sigma), finite) and t = 0 where sigma(0) > 0 (EDM's 0.002; elsewhere
+    1/c_out^2 is infinite there, as in EDM at sigma = 0)."""
     path, sd = PATHS[name](), 0.5
     x0, eps, t, delta = batch(t_range=(0.0, 1.0))
+    t[0] = 1.0
+    if name == "edm":
+        t[1] = 0.0
     precond = EDMPreconditioning(sd)
     target = precond.network_target(path, x0, eps, t)
     xt, _ = path.sample_marginal(x0, t, eps)
