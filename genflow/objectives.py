@@ -1,15 +1,19 @@
 """Training objectives: functions of (denoiser, path, batch) returning a scalar loss.
 
-``DenoisingObjective`` is the one regression that DDPM, denoising score matching and conditional
-flow matching share: draw t and eps, form x_t = alpha x0 + sigma eps and regress the network's
+``DenoisingObjective`` is the one regression that DDPM, denoising score matching, conditional flow
+matching and EDM share: draw t and eps, form x_t = alpha x0 + sigma eps and regress the network's
 prediction on its conditional target,
-    L = E_t,x0,eps [ lambda(t) || D(x_t, t) - target(x0, eps) ||^2 ].
-  * DDPM L_simple (Ho et al. 2020): kind = eps, lambda = 1, t on the discrete grid.
+    L = E_t,x0,eps [ w_k(t) || D(x_t, t) - target_k(x0, eps) ||^2 ],
+with t from a time sampler (genflow.time_sampling: uniform, EDM's lognormal, or log-SNR-uniform importance
+sampling) and w_k the weighting for the network's kind k (genflow.weighting: uniform, sigma2, likelihood,
+min_snr, edm; every one but uniform is the same objective whatever the network predicts).
+  * DDPM L_simple (Ho et al. 2020): kind = eps, uniform, t on the discrete grid.
   * DSM (Song & Ermon 2019; Song et al. 2021): kind = score, target = -eps/sigma = -(x_t - alpha x0)/sigma^2,
-    lambda = sigma^2 ("sigma2") or the likelihood weighting g^2 ("likelihood").
-  * CFM (Lipman et al. 2023): kind = velocity, target = alpha' x0 + sigma' eps, lambda = 1;
+    weighting sigma2 (sigma^2 on the score error) or likelihood (g^2 on the score error).
+  * CFM (Lipman et al. 2023): kind = velocity, target = alpha' x0 + sigma' eps, uniform;
     OT-CFM pairs noise and data by minibatch optimal transport (``coupling="ot"``).
-The squared error is averaged over data dimensions.
+  * EDM (Karras et al. 2022): the preconditioned x0 network, weighting edm, time_sampling lognormal.
+The squared error is averaged over data dimensions, in float32 at least (under mixed precision too).
 """
 
 from __future__ import annotations
@@ -18,29 +22,35 @@ import torch
 from torch import Tensor
 
 from genflow.couplings import COUPLINGS, couple
-from genflow.errors import check_choice
+from genflow.errors import UserError, check_choice
 from genflow.prediction import regression_target
-from genflow.paths.base import broadcast_like
-
-WEIGHTINGS = ("uniform", "sigma2", "likelihood")
+from genflow.time_sampling import EDM_P_STD, TIME_SAMPLINGS, make_time_sampler
+from genflow.weighting import WEIGHTINGS, loss_weight
 
 
 class DenoisingObjective:
     deterministic_only = False  # any sampler applies
 
     def __init__(self, weighting: str = "uniform", t_eps: float = 1e-3, p_uncond: float = 0.1,
-                 coupling: str = "independent"):
+                 coupling: str = "independent", min_snr_gamma: float = 5.0, time_sampling: str = "uniform",
+                 p_mean: float | None = None, p_std: float = EDM_P_STD):
         check_choice("model.objective.weighting", weighting, WEIGHTINGS)
         check_choice("model.objective.coupling", coupling, COUPLINGS)
+        check_choice("model.objective.time_sampling", time_sampling, TIME_SAMPLINGS)
+        if not float(min_snr_gamma) > 0:
+            raise UserError(f"model.objective.min_snr_gamma={min_snr_gamma} must be positive (Hang et al. 2023: 5)")
         self.weighting, self.t_eps, self.p_uncond = weighting, float(t_eps), float(p_uncond)
-        self.coupling = coupling
+        self.coupling, self.min_snr_gamma, self.time_sampling = coupling, float(min_snr_gamma), time_sampling
+        self.times = make_time_sampler(time_sampling, self.t_eps, p_mean, p_std)
 
-    def weight(self, path, t: Tensor) -> Tensor:
-        if self.weighting == "sigma2":
-            return path.sigma(t) ** 2
-        if self.weighting == "likelihood":
-            return path.g2(t)
-        return torch.ones_like(t)
+    def check(self, path) -> None:
+        """Raise UserError, before training, where this objective cannot train on ``path``."""
+        self.times.check(path)
+
+    def weight(self, denoiser, t: Tensor) -> Tensor:
+        """w_k(t) for the denoiser's kind (genflow.weighting)."""
+        return loss_weight(self.weighting, denoiser.path, t, denoiser.kind, self.min_snr_gamma,
+                           getattr(denoiser, "sigma_data", 1.0))
 
     def drop_labels(self, y: Tensor | None) -> Tensor | None:
         """Replace labels by the null label (-1) with probability p_uncond (classifier-free training)."""
@@ -49,17 +59,23 @@ class DenoisingObjective:
         drop = torch.rand(y.shape, device=y.device) < self.p_uncond
         return torch.where(drop, torch.full_like(y, -1), y)
 
-    def __call__(self, denoiser, x0: Tensor, y: Tensor | None = None, eps: Tensor | None = None) -> Tensor:
-        """``eps`` given: fixed (noise, data) pairs (rectified-flow reflow); else fresh noise, coupled."""
+    def per_sample_loss(self, denoiser, x0: Tensor, eps: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+        """w_k(t) ||D(x_t, t) - target_k||^2 (mean over dimensions) for given (x0, eps, t), one value per sample."""
         path = denoiser.path
-        if eps is None:
-            eps = couple(x0, torch.randn_like(x0), self.coupling)
-        t = path.sample_time(x0.shape[0], self.t_eps, x0.device)
         xt, eps = path.sample_marginal(x0, t, eps)
         target = regression_target(x0, eps, denoiser.kind, xt, t, path)
-        pred = denoiser(xt, t, self.drop_labels(y))
-        err = ((pred - target) ** 2).flatten(1).mean(1)
-        return (self.weight(path, t) * err).mean()
+        pred = denoiser(xt, t, y)
+        dtype = torch.promote_types(pred.dtype, torch.float32)
+        err = ((pred.to(dtype) - target.to(dtype)) ** 2).flatten(1).mean(1)
+        return self.weight(denoiser, t).to(err) * err
+
+    def __call__(self, denoiser, x0: Tensor, y: Tensor | None = None, eps: Tensor | None = None) -> Tensor:
+        """``eps`` given: fixed (noise, data) pairs (rectified-flow reflow); else fresh noise, coupled."""
+        if eps is None:
+            eps = couple(x0, torch.randn_like(x0), self.coupling)
+        t, factor = self.times(denoiser.path, x0.shape[0], x0.device, getattr(denoiser, "sigma_data", 1.0))
+        loss = self.per_sample_loss(denoiser, x0, eps, t.to(x0), self.drop_labels(y))
+        return (loss if factor is None else loss * factor.to(loss)).mean()
 
 
 class MaximumLikelihoodObjective:

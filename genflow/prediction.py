@@ -25,8 +25,10 @@ from torch import Tensor, nn
 
 from genflow.errors import UserError, check_choice
 from genflow.paths.base import GaussianPath, PathCoefficients, as_time, broadcast_like
+from genflow.preconditioning import EDMPreconditioning
 
 KINDS = ("eps", "score", "x0", "velocity")
+PRECONDITIONINGS = ("none", "edm")
 
 
 def check_kind(kind: str) -> None:
@@ -125,16 +127,38 @@ class Denoiser(nn.Module):
     """A network with its Gaussian path and parameterization: ``Denoiser(x_t, t, y)`` returns the raw
     prediction of kind ``eps | score | x0 | velocity``. For ``score`` the network output is divided by
     sigma(t) (Song & Ermon 2020, technique 3), so the network itself predicts the unit-scale -eps and
-    training stays well conditioned. The network always receives one time per sample."""
+    training stays well conditioned. ``preconditioning="edm"`` wraps the network in EDM's
+    preconditioning (genflow.preconditioning; kind x0). ``sigma_data`` is the data's standard deviation
+    (EDM's preconditioning and weighting). The network always receives one time per sample.
 
-    def __init__(self, net: nn.Module, path: GaussianPath, kind: str):
+    On a zero-terminal-SNR path (alpha(1) = 0) eps and score are refused: x0 = (x - sigma eps)/alpha is
+    undefined at t = 1, where eps = x itself is a trivial target (Lin et al. 2024 train v-prediction)."""
+
+    def __init__(self, net: nn.Module, path: GaussianPath, kind: str, preconditioning: str = "none",
+                 sigma_data: float = 1.0):
         super().__init__()
         check_choice("model.parameterization", kind, KINDS)
+        check_choice("model.preconditioning", preconditioning, PRECONDITIONINGS)
+        if preconditioning == "edm" and kind != "x0":
+            raise UserError(f"model.preconditioning=edm makes the network an x0 denoiser (EDM's D(x; sigma)); "
+                            f"set model.parameterization=x0, not {kind}")
+        if kind in ("eps", "score") and path.zero_terminal_snr:
+            raise UserError(f"model.parameterization={kind} is ill-posed on a zero-terminal-SNR schedule "
+                            "(alpha(1) = 0: x0 = (x - sigma eps)/alpha is undefined at t = 1); "
+                            "use model.parameterization=velocity or x0")
+        if not float(sigma_data) > 0:
+            raise UserError(f"model.sigma_data={sigma_data} must be positive (0.5 for images in [-1, 1], 1 for "
+                            "standardised data, or auto)")
         self.net, self.path, self.kind = net, path, kind
+        self.sigma_data = float(sigma_data)
+        self.preconditioning = EDMPreconditioning(self.sigma_data) if preconditioning == "edm" else None
 
     def forward(self, x: Tensor, t, y: Tensor | None = None) -> Tensor:
         t = as_time(t, x)
-        out = self.net(x, t.expand(x.shape[0]) if t.dim() == 0 else t, y)
+        net_t = t.expand(x.shape[0]) if t.dim() == 0 else t
+        if self.preconditioning is not None:
+            return self.preconditioning.denoise(self.net, self.path, x, t, net_t, y)
+        out = self.net(x, net_t, y)
         if self.kind == "score":
             out = out / broadcast_like(self.path.sigma(t), out)
         return out

@@ -350,3 +350,21 @@ def test_job_report_records_each_job_and_summarizes_the_sweep(tmp_path, capsys):
         report.on_run_end(config(0, RunMode.RUN), JobReturn(status=JobStatus.FAILED,
                                                             _return_value=JobError("loss is nan", code=1)))
     assert single_run.value.code == 1 and capsys.readouterr().err == "genflow: error: loss is nan\n"
+
+
+def test_edm_trains_on_moons_from_the_cli(tmp_path):
+    """genflow train model=edm: the preconditioned x0 network on EDM's path, its PF-ODE on the Karras grid; the
+    checkpoint restores the preconditioning and samples with another of the existing samplers."""
+    from genflow.modules.loading import load_module
+    from genflow.samplers.ddim import DDIMSampler
+
+    run_cli("train", "model=edm", "data=moons", "trainer.max_steps=20", "net.hidden=16", "num_samples=200",
+            "plot_every_n_steps=0", "data.num_samples=2000", cwd=tmp_path)
+    run = find_run(tmp_path, "*edm_moons")
+    config = (run / "config.yaml").read_text()
+    assert "preconditioning: edm" in config and "KarrasGrid" in config and "weighting: edm" in config
+    assert np.isfinite(json.loads((run / "metrics.json").read_text())["energy_distance"])
+    module = load_module(run)
+    assert module.denoiser.preconditioning is not None and module.denoiser.sigma_data == 1.0
+    x, nfe = module.generate(DDIMSampler(num_steps=10, progress=False), 50)
+    assert nfe == 10 and torch.isfinite(x).all()

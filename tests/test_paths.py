@@ -4,7 +4,16 @@ import math
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 
+from genflow.app.compose import build_run, compose_config
+from genflow.errors import UserError
+from genflow.metrics.sample_distance import energy_distance
+from genflow.oracles import GaussianMixture, GaussianMixtureScore
+from genflow.prediction import Denoiser
+from genflow.samplers.base import draw
+from genflow.samplers.ddim import DDIMSampler
 from genflow.paths import (CondOTPath, CosineSchedule, DiscreteVPPath, GeometricSchedule, LinearSchedule, SubVPPath,
                            VEPath, VPPath)
 
@@ -17,6 +26,8 @@ PATHS = {
     "ve": lambda: VEPath(GeometricSchedule(0.01, 50.0)),
     "ncsn": lambda: VEPath(GeometricSchedule(0.01, 10.0), num_levels=10),
     "cond_ot": lambda: CondOTPath(sigma_min=0.01),
+    "vp_zero_snr": lambda: VPPath(LinearSchedule(zero_terminal_snr=True)),
+    "ddpm_cosine_zero_snr": lambda: DiscreteVPPath(CosineSchedule(zero_terminal_snr=True), 1000),
 }
 
 
@@ -163,3 +174,116 @@ def test_grids_are_copied_to_the_device_once(path, monkeypatch):
     for _ in range(3):
         step()
     assert 1 <= first == len(copies)
+
+
+def test_zero_terminal_snr_rescales_ddpm_as_lin_et_al():
+    """Lin et al. 2024, Algorithm 1: sqrt(alphabar) shifted and scaled so that a_1 is kept and a_N = 0;
+    beta_N = 1, SNR strictly decreasing, sigma(1) = 1 and the prior N(0, I) exact."""
+    plain, path = DiscreteVPPath(LinearSchedule(), 1000), DiscreteVPPath(LinearSchedule(zero_terminal_snr=True), 1000)
+    a, a_new = plain.alphabar.sqrt(), path.alphabar.sqrt()
+    assert torch.allclose(a_new, (a - a[-1]) * a[0] / (a[0] - a[-1]), rtol=1e-10, atol=1e-15)
+    assert path.betas[-1].item() == 1.0 and path.alphabar[-1].item() == 0.0 and (path.betas[:-1] < 1).all()
+    assert path.alphabar[0].item() == pytest.approx(plain.alphabar[0].item(), rel=1e-12)
+    snr = path.alphabar / (1 - path.alphabar)
+    assert (snr.diff() < 0).all()
+    assert path.alpha(1.0).item() == 0.0 and path.sigma(1.0).item() == 1.0 and path.prior_std == 1.0
+    assert path.zero_terminal_snr and not plain.zero_terminal_snr
+
+
+def test_zero_terminal_snr_ddpm_interpolates_alpha_linearly_on_its_last_step():
+    """log alphabar_N = -inf: on (t_{N-1}, 1] alpha = a_{N-1} (1 - t)/(1 - t_{N-1}) with its slope, and the drift
+    f = alpha'/alpha is capped (finite) instead of -inf on the whole interval."""
+    path = DiscreteVPPath(LinearSchedule(zero_terminal_snr=True), 100)
+    frac = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    t = 0.99 + frac / 100
+    a_last = path.alphabar[-2].sqrt()
+    c = path.coefficients(t)
+    assert torch.allclose(c.alpha, a_last * (1 - frac), rtol=1e-12, atol=0)
+    assert torch.allclose(c.d_alpha, torch.full_like(t, -100 * a_last.item()), rtol=1e-12)
+    assert torch.isfinite(path.f(t)).all() and torch.isfinite(path.g2(t)).all()
+    assert path.f(t[:3]).tolist() == pytest.approx((-100 / (1 - frac[:3])).tolist())
+
+
+@pytest.mark.parametrize("schedule", [LinearSchedule, CosineSchedule])
+def test_zero_terminal_snr_rescales_the_continuous_schedule(schedule):
+    """alpha~(t) = (alpha(t) - alpha(1)) alpha(0) / (alpha(0) - alpha(1)): alpha~(0) = 1, alpha~(1) = 0 exactly
+    (in float32 too); alpha~' = alpha' alpha(0) / (alpha(0) - alpha(1)) is finite at t = 1."""
+    plain, path = VPPath(schedule()), VPPath(schedule(zero_terminal_snr=True))
+    t = torch.linspace(0, 1, 101, dtype=torch.float64)
+    end = plain.alpha(torch.tensor(1.0, dtype=torch.float64))
+    # atol 2e-10: the cosine schedule's clamp near t = 1
+    assert torch.allclose(path.alpha(t), (plain.alpha(t) - end) / (1 - end), rtol=1e-9, atol=2e-10)
+    assert path.alpha(0.0).item() == 1.0 and path.alpha(1.0).item() == 0.0
+    assert path.alpha(torch.ones(3)).tolist() == [0.0] * 3
+    c = path.coefficients(torch.tensor([1.0], dtype=torch.float64))
+    assert c.d_alpha.item() < 0 and math.isfinite(c.d_alpha.item()) and c.sigma.item() == 1.0
+
+
+@pytest.mark.parametrize("kind", ["eps", "score"])
+def test_eps_and_score_are_refused_on_a_zero_terminal_snr_schedule(kind):
+    path = VPPath(LinearSchedule(zero_terminal_snr=True))
+    with pytest.raises(UserError, match=f"model.parameterization={kind} is ill-posed.*velocity or x0"):
+        Denoiser(torch.nn.Identity(), path, kind)
+    with pytest.raises(InstantiationException) as refused:  # genflow train: this cause, one line, exit code 2
+        build_run(["model=ddpm", "path.schedule.zero_terminal_snr=true", "net.hidden=8"])
+    cause = refused.value.__cause__
+    assert isinstance(cause, UserError) and "model.parameterization=eps" in str(cause) and "\n" not in str(cause)
+
+
+@pytest.mark.parametrize("kind", ["x0", "velocity"])
+def test_zero_terminal_snr_ddpm_trains_with_x0_or_velocity(kind):
+    """t = 1 is one of the discrete training times (alpha = 0): x0 and velocity targets are finite there."""
+    from genflow.app.compose import quiet_trainer
+
+    cfg, dm, module = build_run(["model=ddpm", "path.schedule.zero_terminal_snr=true", f"model.parameterization={kind}",
+                                 "net.hidden=16", "data.num_samples=2000"])
+    quiet_trainer(30).fit(module, datamodule=dm)
+    x, _ = module.generate(instantiate(cfg.sampler, num_steps=10, progress=False), 100)
+    assert torch.isfinite(x).all()
+
+
+MIXTURE = GaussianMixture([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]], std=0.4, weights=[0.5, 0.3, 0.2])
+
+
+@pytest.mark.parametrize("path_name,sampler,settings", [
+    ("ddpm", "ddim", ["sampler.num_steps=50", "grid=discrete"]),
+    ("ddpm", "ancestral", ["sampler.num_steps=100", "grid=discrete"]),
+    ("vp", "pf_ode", ["sampler.method=rk4", "sampler.num_steps=25", "grid=uniform"]),
+    ("vp", "euler_maruyama", ["sampler.num_steps=100", "grid=uniform"]),
+])
+def test_samplers_start_at_zero_terminal_snr_and_reproduce_the_mixture(path_name, sampler, settings):
+    """From exactly t = 1 (alpha = 0) with the exact denoiser: finite samples within the oracle matrix's bound
+    (energy distance < 0.005 on 4000 samples, tests/test_oracle_samplers.py); measured 0.002 or less."""
+    cfg = compose_config([f"path={path_name}", "path.schedule.zero_terminal_snr=true", f"sampler={sampler}",
+                          "sampler.progress=false", *settings])
+    path, grid = instantiate(cfg.path), instantiate(cfg.grid)
+    assert grid(path, 10).times[0].item() == 1.0
+    result = draw(GaussianMixtureScore(MIXTURE, path), instantiate(cfg.sampler), (4000, 2), grid,
+                  torch.Generator().manual_seed(0))
+    assert energy_distance(result.x, MIXTURE.sample(4000, torch.Generator().manual_seed(99))[0]) < 0.005
+
+
+def test_the_first_ddim_step_from_zero_snr_is_the_closed_form():
+    """At t = 1 the exact x0_hat is the data mean and eps_hat = x_1: x_s = alpha_s E[x0] + sigma_s x_1."""
+    path = DiscreteVPPath(LinearSchedule(zero_terminal_snr=True), 1000)
+    x1 = torch.randn(64, 2, dtype=torch.float64)
+    s = 0.9
+    x = DDIMSampler(progress=False).walk(GaussianMixtureScore(MIXTURE, path), x1,
+                                          torch.tensor([1.0, s], dtype=torch.float64), None)
+    c = path.coefficients(torch.tensor(s, dtype=torch.float64))
+    assert torch.allclose(x, c.alpha * MIXTURE.mean() + c.sigma * x1, rtol=1e-10, atol=1e-12)
+
+
+def test_zero_terminal_snr_is_refused_where_it_does_not_apply():
+    """A variance-exploding schedule has alpha = 1 (nothing to rescale): one line naming the option and what
+    applies; a path without a schedule (cond_ot: alpha(1) = 0 already) has no such option."""
+    from genflow.app.validation import validate
+
+    with pytest.raises(UserError, match="zero_terminal_snr=true rescales a variance-preserving schedule"):
+        GeometricSchedule(zero_terminal_snr=True)
+    with pytest.raises(InstantiationException) as refused:
+        build_run(["model=ve_sde", "path.schedule.zero_terminal_snr=true", "net.hidden=8"])
+    assert "path=vp, subvp or ddpm" in str(refused.value.__cause__)
+    with pytest.raises(UserError, match="path.schedule.zero_terminal_snr is not an option of the chosen path; pass "
+                                        "path=<option>"):
+        validate("train", ["model=flow_matching", "path.schedule.zero_terminal_snr=true"])

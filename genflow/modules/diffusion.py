@@ -10,25 +10,37 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor
 
-from genflow.prediction import Denoiser
 from genflow.errors import UserError
-from genflow.prediction import NetworkModel
+from genflow.prediction import Denoiser, NetworkModel
 from genflow.modules.base import GenflowModule
 from genflow.modules.ema import make_ema
 from genflow.samplers.base import Sampler
 from genflow.samplers.grids import Grid, TimeGrid, default_grid
 
 
+def resolve_sigma_data(sigma_data: float | str, data_shape) -> float:
+    """The data's standard deviation in model units: ``auto`` is 0.5 for images (in [-1, 1], EDM's value)
+    and 1 for vectors (standardised)."""
+    if sigma_data == "auto":
+        return 0.5 if len(tuple(data_shape)) == 3 else 1.0
+    if isinstance(sigma_data, str):
+        raise UserError(f"model.sigma_data={sigma_data!r} must be a positive number or auto")
+    return float(sigma_data)
+
+
 class DiffusionModule(GenflowModule):
     def __init__(self, net: dict, path: dict, objective: dict, parameterization: str = "eps",
                  data_shape=(2,), num_classes: int = 0, lr: float = 1e-3, weight_decay: float = 0.0,
-                 warmup_steps: int = 0, ema_decay: float = 0.999):
+                 warmup_steps: int = 0, ema_decay: float = 0.999, preconditioning: str = "none",
+                 sigma_data: float | str = "auto"):
         super().__init__()
         self.save_hyperparameters()
         self.path = instantiate(path)
         network = instantiate(net, data_shape=tuple(data_shape), num_classes=num_classes)
-        self.denoiser = Denoiser(network, self.path, parameterization)
+        self.denoiser = Denoiser(network, self.path, parameterization, preconditioning,
+                                 resolve_sigma_data(sigma_data, data_shape))
         self.objective = instantiate(objective)
+        getattr(self.objective, "check", lambda path: None)(self.path)
         self.ema = make_ema(self.denoiser, ema_decay)
         self.init_normalization(data_shape)
 

@@ -56,6 +56,9 @@ class GaussianPath:
     """
 
     discrete_times: Tensor | None = None
+    #: alpha(1) = 0 by construction of a variance-preserving schedule (Lin et al. 2024): x0 is not
+    #: recoverable from an eps or score prediction at t = 1
+    zero_terminal_snr: bool = False
 
     def on_device(self, name: str, device) -> Tensor:
         """The path's tensor attribute ``name`` on ``device``, copied there once and kept: copying a grid

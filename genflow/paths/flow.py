@@ -30,6 +30,12 @@ class CondOTPath(GaussianPath):
     def _d_sigma(self, t: Tensor) -> Tensor:
         return torch.full_like(t, 1 - self.sigma_min)
 
+    def time_at_noise_ratio(self, ratio: Tensor, iterations: int = 80) -> Tensor:
+        """t = (ratio - sigma_min) / (ratio + 1 - sigma_min), clamped to [0, 1]; 1 for an infinite ratio (float64)."""
+        ratio = torch.as_tensor(ratio, dtype=torch.float64)
+        t = ((ratio - self.sigma_min) / (ratio + 1 - self.sigma_min)).clamp(0.0, 1.0)
+        return torch.where(torch.isinf(ratio), torch.ones_like(t), t)
+
     def _f(self, t: Tensor) -> Tensor:
         # alpha'/alpha = -1/(1-t) diverges at t = 1; clamp so SDE samplers can start there.
         return -1 / (1 - t).clamp_min(1e-3)

@@ -19,7 +19,8 @@ class VEPath(GaussianPath):
     def __init__(self, schedule, num_levels: int | None = None):
         if getattr(schedule, "family", None) != "ve":
             raise UserError(
-                f"a variance-exploding path needs path/schedule=geometric (sigma_min, sigma_max), got {type(schedule).__name__}"
+                f"a variance-exploding path needs path/schedule=geometric (sigma_min, sigma_max) or edm, "
+                f"got {type(schedule).__name__}"
             )
         self.schedule = schedule
         self.num_levels = None if num_levels is None else int(num_levels)
@@ -45,3 +46,8 @@ class VEPath(GaussianPath):
 
     def _g2(self, t: Tensor) -> Tensor:
         return 2 * self.schedule.sigma(t) ** 2 * self.schedule.log_ratio
+
+    def time_at_noise_ratio(self, ratio: Tensor, iterations: int = 80) -> Tensor:
+        """t = log(ratio / sigma_min) / log(sigma_max / sigma_min), clamped to [0, 1] (float64)."""
+        ratio = torch.as_tensor(ratio, dtype=torch.float64)
+        return (torch.log(ratio / self.schedule.sigma_min) / self.schedule.log_ratio).clamp(0.0, 1.0)
