@@ -13,7 +13,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from genflow.app.callbacks import SamplePlotCallback, log_picture
+from genflow.app.callbacks import SamplePlotCallback, log_picture, user_callbacks
 from genflow.app.checkpoints import AtomicCheckpointIO
 from genflow.app.divergence import LossDivergence, sample_warnings
 from genflow.app.failures import write_failures
@@ -60,13 +60,16 @@ def build_module(cfg: DictConfig, dm):
     )
     module.set_normalization(*dm.normalization())
     module.configure_optimization(**{k: cfg.trainer[k] for k in OPTIMIZATION_KEYS if k in cfg.trainer})
-    module.run_config = container(cfg)
+    # the run as a checkpoint stores it; a user's callbacks are not part of the model (nor code a checkpoint may name)
+    module.run_config = {k: v for k, v in container(cfg).items() if k != "callbacks"}
     module.label_values = getattr(dm, "label_values", None)  # a data file's own labels, when not 0..K-1
     return module
 
 
-def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=()) -> L.Trainer:
-    """The configured Trainer; clipping and accumulation are the module's (build_module), not the Trainer's."""
+def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=(), users=()) -> L.Trainer:
+    """The configured Trainer; clipping and accumulation are the module's (build_module), not the Trainer's.
+    Callbacks: genflow's own (checkpoints, pictures, ``extra_callbacks``), then the user's (``users``: the
+    ``callbacks`` group, ``user_callbacks``)."""
     silence_lightning_notices()
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
                            save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps, save_top_k=-1
@@ -85,6 +88,7 @@ def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=()) -> L.T
     settings["enable_progress_bar"] = settings.get("enable_progress_bar") is not False and refresh > 0
     if settings["enable_progress_bar"]:
         callbacks.append(ThrottledProgressBar(refresh))
+    callbacks += [*users]
     trainer = instantiate(settings, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
                           default_root_dir=str(out))
     if trainer.logger is not None:
@@ -138,7 +142,6 @@ def summarize_classifier(cfg: DictConfig, module, dm, out, warnings=()) -> dict:
 
 
 @ctrl_c_exits
-@ctrl_c_exits
 @report_user_errors
 def train(cfg: DictConfig) -> dict:
     check_train_values(cfg)
@@ -161,12 +164,13 @@ def fit_and_summarize(cfg: DictConfig, out) -> dict:
     if generative:
         sampling = instantiate(cfg.sampler), instantiate(cfg.grid) if cfg.get("grid") else None
         module.time_grid(*sampling)  # refuses a sampler or grid that does not apply, before training
+    users = user_callbacks(cfg)  # built (and refused) before anything is written
     resume, applied = (prepare_resume(cfg.resume, module.run_config, dm.data_shape) if cfg.resume else (None, []))
     if is_rank_zero():  # once every input is checked: a refused run leaves the directory it resumes as it was
         keep_earlier_config(out / "config.yaml")  # a run resumed into its own directory
         save_resolved_config(cfg, out / "config.yaml")
     interrupt, divergence = InterruptCheckpoint(out / "checkpoints"), LossDivergence()
-    trainer = build_trainer(cfg, out, sampling, dm, [interrupt, divergence, *applied])
+    trainer = build_trainer(cfg, out, sampling, dm, [interrupt, divergence, *applied], users)
     with exit_on_interrupt(trainer, interrupt):
         trainer.fit(module, datamodule=dm, ckpt_path=resume)
     if not trainer.is_global_zero:
