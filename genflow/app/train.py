@@ -17,6 +17,7 @@ from genflow.app.callbacks import SamplePlotCallback, log_picture, user_callback
 from genflow.app.checkpoints import AtomicCheckpointIO
 from genflow.app.divergence import LossDivergence, sample_warnings
 from genflow.app.failures import write_failures
+from genflow.app.loss_curve import plot_loss_curve
 from genflow.app.interrupts import InterruptCheckpoint, ctrl_c_exits, exit_on_interrupt
 from genflow.app.resume import prepare_resume
 from genflow.app.values import check_train_values
@@ -29,10 +30,12 @@ from genflow.modules.base import OPTIMIZATION_KEYS
 from genflow.app.plotting import plot_samples
 from genflow.app.progress import ThrottledProgressBar
 from genflow.app.rundir import keep_earlier_config, register_resolvers
+from genflow.app.trackers import publish_final_metrics, register_tracker_resolvers
 from genflow.app.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.app.train")
 register_resolvers()  # ${genflow.new_dir:...}: the run directories in the configs
+register_tracker_resolvers()  # ${genflow.run_name:}, ${genflow.sweep_group:}: W&B's run name and group
 
 
 def build_data(cfg: DictConfig):
@@ -176,10 +179,16 @@ def fit_and_summarize(cfg: DictConfig, out) -> dict:
     if not trainer.is_global_zero:
         return {}
     log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
+    curve = plot_loss_curve(out / "metrics.csv", out / "loss_curve.png")  # logger=csv's file
+    if curve is not None:
+        log.info("loss curve: %s", curve)
     if not generative:
-        return summarize_classifier(cfg, module, dm, out, divergence.warnings())
-    module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
-    return summarize(cfg, module, *sampling, dm, out, trainer, divergence.warnings())
+        metrics = summarize_classifier(cfg, module, dm, out, divergence.warnings())
+    else:
+        module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
+        metrics = summarize(cfg, module, *sampling, dm, out, trainer, divergence.warnings())
+    publish_final_metrics(trainer.logger, OmegaConf.to_container(cfg, resolve=True), metrics)
+    return metrics
 
 
 @report_user_errors
