@@ -35,13 +35,15 @@ def test_a_callback_from_the_command_line_is_called(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("node,needle", [({"x": {"_target_": "collections.OrderedDict"}}, "is not a Lightning callback"),
                                          ({"x": {"patience": 3}}, "callbacks.x has no _target_")])
-def test_a_callback_that_is_none_is_refused_in_one_line(node, needle):
+def test_a_callback_is_built_from_its_config_or_refused_in_one_line(node, needle):
     from genflow.app.callbacks import user_callbacks
     from genflow.errors import UserError
 
     with pytest.raises(UserError, match=needle):
         user_callbacks(OmegaConf.create({"callbacks": node}))
     assert user_callbacks(OmegaConf.create({"callbacks": {"off": None}})) == []
+    timer = {"_target_": "lightning.pytorch.callbacks.Timer", "duration": {"hours": 12}}  # a plain dict reaches it
+    assert [c._duration for c in user_callbacks(OmegaConf.create({"callbacks": {"timer": timer}}))] == [43200.0]
 
 
 def test_loss_curve_from_metrics_csv(tmp_path):
@@ -94,6 +96,29 @@ def test_final_metrics_go_into_the_wandb_summary():
     logger = OfflineRun.__new__(OfflineRun)
     publish_final_metrics(logger, {}, METRICS)
     assert logger.experiment.summary == {"final/step": 30.0, "final/nfe": 50.0, "final/sliced_wasserstein": 0.125}
+
+
+def test_a_jobs_wandb_run_ends_with_the_job():
+    """Else the next job of a sweep in the same process logs into it (WandbLogger reuses a run in progress)."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.loggers import WandbLogger
+
+    from genflow.app.trackers import tracked_run
+
+    ended = []
+
+    class OfflineRun(WandbLogger):
+        experiment = SimpleNamespace(finish=lambda exit_code=None: ended.append(exit_code))
+
+    logger = OfflineRun.__new__(OfflineRun)
+    with tracked_run(logger):
+        pass
+    with pytest.raises(FloatingPointError), tracked_run(logger):
+        raise FloatingPointError("loss is nan")
+    assert ended == [None, 1]
+    with tracked_run(None):  # other loggers: nothing to end
+        pass
 
 
 @pytest.mark.parametrize("mode", ["RUN", "MULTIRUN"])

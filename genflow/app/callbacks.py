@@ -55,7 +55,7 @@ def user_callbacks(cfg) -> list[L.Callback]:
         if not hasattr(node, "get") or not node.get("_target_"):
             raise UserError(f"callbacks.{name} has no _target_: give the class, e.g. "
                             f"+callbacks.{name}._target_=lightning.pytorch.callbacks.EarlyStopping")
-        callback = instantiate(node)
+        callback = instantiate(node, _convert_="all")  # plain dicts and lists, as Lightning expects
         if not isinstance(callback, L.Callback):
             raise UserError(f"callbacks.{name}._target_={node._target_} is not a Lightning callback "
                             "(a subclass of lightning.pytorch.Callback)")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -38,6 +39,24 @@ def publish_final_metrics(logger, config: dict, metrics: dict) -> dict[str, floa
     else:
         return {}
     return numbers
+
+
+@contextmanager
+def tracked_run(logger):
+    """Around a job's training and summary: its W&B run ends with the job (exit code 1 if it raised),
+    so the next job of a sweep run in the same process (Hydra's basic launcher) starts a run of its own
+    instead of logging into this one (``WandbLogger`` reuses a run in progress)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    if not isinstance(logger, WandbLogger):
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        logger.experiment.finish(exit_code=1)
+        raise
+    logger.experiment.finish()
 
 
 def run_name() -> str:

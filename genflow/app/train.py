@@ -30,7 +30,7 @@ from genflow.modules.base import OPTIMIZATION_KEYS
 from genflow.app.plotting import plot_samples
 from genflow.app.progress import ThrottledProgressBar
 from genflow.app.rundir import keep_earlier_config, register_resolvers
-from genflow.app.trackers import publish_final_metrics, register_tracker_resolvers
+from genflow.app.trackers import publish_final_metrics, register_tracker_resolvers, tracked_run
 from genflow.app.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.app.train")
@@ -174,21 +174,22 @@ def fit_and_summarize(cfg: DictConfig, out) -> dict:
         save_resolved_config(cfg, out / "config.yaml")
     interrupt, divergence = InterruptCheckpoint(out / "checkpoints"), LossDivergence()
     trainer = build_trainer(cfg, out, sampling, dm, [interrupt, divergence, *applied], users)
-    with exit_on_interrupt(trainer, interrupt):
-        trainer.fit(module, datamodule=dm, ckpt_path=resume)
-    if not trainer.is_global_zero:
-        return {}
-    log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
-    curve = plot_loss_curve(out / "metrics.csv", out / "loss_curve.png")  # logger=csv's file
-    if curve is not None:
-        log.info("loss curve: %s", curve)
-    if not generative:
-        metrics = summarize_classifier(cfg, module, dm, out, divergence.warnings())
-    else:
-        module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
-        metrics = summarize(cfg, module, *sampling, dm, out, trainer, divergence.warnings())
-    publish_final_metrics(trainer.logger, OmegaConf.to_container(cfg, resolve=True), metrics)
-    return metrics
+    with tracked_run(trainer.logger):  # a W&B run ends with its job
+        with exit_on_interrupt(trainer, interrupt):
+            trainer.fit(module, datamodule=dm, ckpt_path=resume)
+        if not trainer.is_global_zero:
+            return {}
+        log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
+        curve = plot_loss_curve(out / "metrics.csv", out / "loss_curve.png")  # logger=csv's file
+        if curve is not None:
+            log.info("loss curve: %s", curve)
+        if not generative:
+            metrics = summarize_classifier(cfg, module, dm, out, divergence.warnings())
+        else:
+            module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
+            metrics = summarize(cfg, module, *sampling, dm, out, trainer, divergence.warnings())
+        publish_final_metrics(trainer.logger, OmegaConf.to_container(cfg, resolve=True), metrics)
+        return metrics
 
 
 @report_user_errors
