@@ -1,5 +1,6 @@
 """The genflow command as a user runs it: train -> checkpoint -> sample, help, errors."""
 
+import csv
 import json
 import os
 import pickle
@@ -240,11 +241,15 @@ def test_a_sweep_survives_a_failing_job_and_ends_with_a_summary(tmp_path):
     summary = proc.stderr[proc.stderr.index("genflow: sweep "):].splitlines()
     assert "1 of 2 jobs completed, 1 failed" in summary[0], summary
     assert summary[1].split()[:3] == ["#0", "failed", "path.num_steps=4"] and "too few" in summary[1], summary
-    assert summary[2].split() == ["#1", "completed", "path.num_steps=50"], summary
+    assert summary[2].split()[:3] == ["#1", "completed", "path.num_steps=50"], summary
+    assert summary[2].split()[3].startswith("energy_distance="), summary  # its final metrics
     sweep = next((tmp_path / "outputs" / "multirun").glob("*/*"))
     records = json.loads((sweep / "sweep_summary.json").read_text())
     assert [(r["num"], r["status"]) for r in records] == [(0, "failed"), (1, "completed")]
     assert records[0]["exit_code"] == 2 and "too few" in records[0]["error"]
+    with open(sweep / "sweep_summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["status"], r["path.num_steps"], r["step"]) for r in rows] == [("failed", "4", ""), ("completed", "50", "5")]
     assert (sweep / "1_ddpm_moons" / "checkpoints" / "last.ckpt").is_file()  # the job after the failure ran
     assert json.loads((sweep / "1_ddpm_moons" / "metrics.json").read_text())["step"] == 5
 
@@ -334,6 +339,9 @@ def test_job_report_records_each_job_and_summarizes_the_sweep(tmp_path, capsys):
     report.on_multirun_start(config(0))
     outcomes = [(JobStatus.COMPLETED, 0.5), (JobStatus.FAILED, JobError("num_samples=0 must be positive")),
                 (JobStatus.FAILED, KeyError("a bug"))]
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "metrics.json").write_text(json.dumps({"step": 5, "sliced_wasserstein": 0.25,
+                                                             "prior_sliced_wasserstein": 2.0, "warnings": []}))
     for num, (status, value) in enumerate(outcomes):
         report.on_job_end(config(num), JobReturn(overrides=[f"seed={num}", "data=moons"], status=status,
                                                  _return_value=value))
@@ -342,8 +350,17 @@ def test_job_report_records_each_job_and_summarizes_the_sweep(tmp_path, capsys):
     assert err[0] == "genflow: error: job #1 (seed=1 data=moons) failed: num_samples=0 must be positive"
     assert err[1].startswith("genflow: error: job #2 (seed=2 data=moons) failed: KeyError: 'a bug' (traceback in")
     assert "1 of 3 jobs completed, 2 failed" in err[2]
-    assert [line.split()[:3] for line in err[3:]] == [["#0", "completed", "seed=0"], ["#1", "failed", "seed=1"],
-                                                      ["#2", "failed", "seed=2"]]
+    assert [line.split()[:3] for line in err[3:6]] == [["#0", "completed", "seed=0"], ["#1", "failed", "seed=1"],
+                                                       ["#2", "failed", "seed=2"]]
+    assert err[3].split()[3:] == ["sliced_wasserstein=0.25"]  # the sample's own metrics, not the prior's
+    assert err[6].strip() == f"(every job's overrides and metrics.json: {tmp_path / 'sweep_summary.csv'})"
+    with open(tmp_path / "sweep_summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["num", "status", "seed", "data", "step", "sliced_wasserstein", "prior_sliced_wasserstein",
+                             "error", "dir"]
+    assert [(r["num"], r["status"], r["seed"], r["data"], r["sliced_wasserstein"]) for r in rows] == [
+        ("0", "completed", "0", "moons", "0.25"), ("1", "failed", "1", "moons", ""), ("2", "failed", "2", "moons", "")]
+    assert rows[1]["error"] == "num_samples=0 must be positive"
     records = json.loads((tmp_path / "sweep_summary.json").read_text())
     assert [r.get("exit_code") for r in records] == [None, 2, 1] and "KeyError" in records[2]["traceback"]
     with pytest.raises(SystemExit) as single_run:

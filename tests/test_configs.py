@@ -32,6 +32,15 @@ def test_option_composes_and_instantiates(group, option, tmp_path):
     if group == "sweep":  # a global preset: it sets the sweeper and the metric it minimises
         assert "optuna" in cfg.hydra.sweeper._target_.lower() and cfg.optimize_metric
         return
+    if group == "experiment":  # a global preset of the whole run (tests/test_experiments.py builds each)
+        assert cfg.model._target_ and cfg.data._target_ and cfg.trainer.max_steps > 0
+        return
+    if group == "callbacks":  # named Lightning callbacks, or none
+        import lightning as L
+
+        assert all(isinstance(instantiate(node), L.Callback) for node in cfg.callbacks.values())
+        assert len(cfg.callbacks) == (0 if option == "none" else 1)
+        return
     node = OmegaConf.select(cfg, group.replace("/", "."))
     assert node is not None or option == "none"
     if group in ("path", "path/schedule", "sampler", "grid", "guidance") or (group == "data" and option != "file"):

@@ -46,3 +46,26 @@ def log_picture(logger, picture: Path, step: int, key: str = "samples") -> None:
         logger.experiment.add_image(key, matplotlib.image.imread(picture)[..., :3], step, dataformats="HWC")
     elif isinstance(logger, WandbLogger):
         logger.log_image(key=key, images=[str(picture)], step=step)
+
+
+def user_callbacks(cfg) -> list[L.Callback]:
+    """The ``callbacks`` group: every entry ``<name>: {_target_: ..., ...}`` built with Hydra's
+    ``instantiate``, to run after genflow's own callbacks (``callbacks=early_stopping``,
+    ``+callbacks.mine._target_=my_pkg.MyCallback``; ``callbacks.<name>=null`` leaves one out)."""
+    from hydra.utils import instantiate
+
+    from genflow.errors import UserError
+
+    built = []
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is None:
+            continue
+        if not hasattr(node, "get") or not node.get("_target_"):
+            raise UserError(f"callbacks.{name} has no _target_: give the class, e.g. "
+                            f"+callbacks.{name}._target_=lightning.pytorch.callbacks.EarlyStopping")
+        callback = instantiate(node, _convert_="all")  # plain dicts and lists, as Lightning expects
+        if not isinstance(callback, L.Callback):
+            raise UserError(f"callbacks.{name}._target_={node._target_} is not a Lightning callback "
+                            "(a subclass of lightning.pytorch.Callback)")
+        built.append(callback)
+    return built

@@ -8,12 +8,15 @@ it as failed and a sweep (``-m``) goes on to its next job. Then:
 - a sweep (``on_job_end``, in whichever process or node ran the job): one line per failed job, and the
   job's outcome in ``<job dir>/job_status.json``; at the end of the sweep (``on_multirun_end``, or
   ``finish_sweep`` from the console script when Hydra's sweeper stopped on a failure) a table of every
-  job's outcome on stderr and in ``<sweep dir>/sweep_summary.json``, and exit code 1 if a job failed.
+  job's outcome and final metrics on stderr, in ``<sweep dir>/sweep_summary.json`` and as a table in
+  ``<sweep dir>/sweep_summary.csv`` (a row per job: its overrides, one column per key, and the numbers of
+  its ``metrics.json``), and exit code 1 if a job failed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -32,6 +35,8 @@ from genflow.app.runtime import job_error, print_error
 
 RECORD = "job_status.json"
 SUMMARY = "sweep_summary.json"
+TABLE = "sweep_summary.csv"
+METRICS = "metrics.json"
 _sweep: JobReport | None = None  # the sweep started in this process, for finish_sweep()
 
 
@@ -46,6 +51,44 @@ def job_exception(job_return: JobReturn) -> BaseException | None:
         except Exception as e:  # noqa: BLE001 - the job's own exception, whatever it is
             return e
     return None
+
+
+def final_metrics(job_dir: Path) -> dict:
+    """The numbers of a job's ``metrics.json`` (none when it wrote none)."""
+    try:
+        metrics = json.loads((job_dir / METRICS).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(metrics, dict):
+        return {}
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def override_columns(records: list[dict]) -> dict[int, dict[str, str]]:
+    """Each job's overrides as ``{key: value}`` (``model=ddpm`` -> ``{"model": "ddpm"}``)."""
+    return {r["num"]: dict(o.split("=", 1) if "=" in o else (o, "") for o in r["overrides"]) for r in records}
+
+
+def write_table(records: list[dict], path: Path) -> Path:
+    """``sweep_summary.csv``: num, status, a column per override key, a column per metric, error, dir."""
+    chosen = override_columns(records)
+    keys = list(dict.fromkeys(k for r in records for k in chosen[r["num"]]))
+    metrics = list(dict.fromkeys(k for r in records for k in r.get("metrics", {})))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["num", "status", *keys, *metrics, "error", "dir"])
+        writer.writeheader()
+        for r in records:
+            writer.writerow({"num": r["num"], "status": r["status"], **chosen[r["num"]], **r.get("metrics", {}),
+                             "error": r.get("error", ""), "dir": r["dir"]})
+    tmp.replace(path)
+    return path
+
+
+def shown_metrics(metrics: dict) -> str:
+    """The final metrics printed in a sweep's table: the sample's own (not the prior's or the data's)."""
+    return "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()
+                     if k not in ("step", "nfe") and not k.startswith(("prior_", "data_")))
 
 
 def reason(e: BaseException) -> tuple[str, int]:
@@ -92,6 +135,8 @@ class JobReport(Callback):
                 record["traceback"] = "".join(traceback.format_exception(type(e), e, e.__traceback__))
                 where = f" (traceback in {job_dir / RECORD})"
             print_error(f"job #{num} ({' '.join(overrides)}) failed: {message}{where}")
+        else:
+            record["metrics"] = final_metrics(job_dir)
         job_dir.mkdir(parents=True, exist_ok=True)
         tmp = job_dir / f".{RECORD}.tmp"
         tmp.write_text(json.dumps(record, indent=2))
@@ -127,9 +172,11 @@ class JobReport(Callback):
         width = max(len(text) for text in label.values())
         for r in records:
             line = f"  #{r['num']:<3} {r['status']:<9} {label[r['num']]:<{width}}"
-            lines.append((line + f"  {r['error']}" if r["status"] == "failed" else line).rstrip())
-        print("\n".join(lines), file=sys.stderr)
+            lines.append((line + f"  {r['error'] if r['status'] == 'failed' else shown_metrics(r.get('metrics', {}))}")
+                         .rstrip())
         (self.sweep_dir / SUMMARY).write_text(json.dumps(records, indent=2))
+        lines.append(f"  (every job's overrides and metrics.json: {write_table(records, self.sweep_dir / TABLE)})")
+        print("\n".join(lines), file=sys.stderr)
         return records
 
 

@@ -28,7 +28,8 @@ log = logging.getLogger("genflow.app.train")
 STRUCTURE = ("model._target_", "model.parameterization", "model.objective", "net", "path", "conditional",
              "data._target_", "data.name", "data.path", "data.label_column", "data.normalize", "teacher")
 # Keys that describe this invocation, not the run.
-IGNORED = ("resume", "trust_targets", "progress_refresh_per_second", "schedule", "logger.save_dir")
+IGNORED = ("resume", "trust_targets", "progress_refresh_per_second", "schedule", "logger.save_dir", "logger.name",
+           "logger.group", "callbacks")
 
 
 def flatten(node, prefix: str = "") -> dict:

@@ -13,10 +13,11 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from genflow.app.callbacks import SamplePlotCallback, log_picture
+from genflow.app.callbacks import SamplePlotCallback, log_picture, user_callbacks
 from genflow.app.checkpoints import AtomicCheckpointIO
 from genflow.app.divergence import LossDivergence, sample_warnings
 from genflow.app.failures import write_failures
+from genflow.app.loss_curve import plot_loss_curve
 from genflow.app.interrupts import InterruptCheckpoint, ctrl_c_exits, exit_on_interrupt
 from genflow.app.resume import prepare_resume
 from genflow.app.values import check_train_values
@@ -30,10 +31,12 @@ from genflow.modules.base import OPTIMIZATION_KEYS, check_optimization
 from genflow.app.plotting import plot_samples
 from genflow.app.progress import ThrottledProgressBar
 from genflow.app.rundir import keep_earlier_config, register_resolvers
+from genflow.app.trackers import publish_final_metrics, register_tracker_resolvers, tracked_run
 from genflow.app.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
 
 log = logging.getLogger("genflow.app.train")
 register_resolvers()  # ${genflow.new_dir:...}: the run directories in the configs
+register_tracker_resolvers()  # ${genflow.run_name:}, ${genflow.sweep_group:}: W&B's run name and group
 
 
 def build_data(cfg: DictConfig):
@@ -64,7 +67,8 @@ def build_module(cfg: DictConfig, dm):
     if cfg.get("fast_step"):
         module.use_fast_step(**optimization)
     apply_compile(module, cfg)
-    module.run_config = container(cfg)
+    # the run as a checkpoint stores it; a user's callbacks are not part of the model (nor code a checkpoint may name)
+    module.run_config = {k: v for k, v in container(cfg).items() if k != "callbacks"}
     module.label_values = getattr(dm, "label_values", None)  # a data file's own labels, when not 0..K-1
     return module
 
@@ -76,8 +80,10 @@ def trainer_settings(cfg: DictConfig) -> dict:
     return {k: v for k, v in settings.items() if not (cfg.get("fast_step") and k in OPTIMIZATION_KEYS)}
 
 
-def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=()) -> L.Trainer:
-    """The configured Trainer with genflow's checkpoints, sample pictures, progress bar and logger."""
+def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=(), users=()) -> L.Trainer:
+    """The configured Trainer with genflow's checkpoints, sample pictures, progress bar and logger.
+    Callbacks: genflow's own (checkpoints, pictures, ``extra_callbacks``), then the user's (``users``: the
+    ``callbacks`` group, ``user_callbacks``)."""
     silence_lightning_notices()
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step_{step:07d}", auto_insert_metric_name=False,
                            save_last=True, every_n_train_steps=cfg.checkpoint_every_n_steps, save_top_k=-1
@@ -96,6 +102,7 @@ def build_trainer(cfg: DictConfig, out, sampling, dm, extra_callbacks=()) -> L.T
     settings["enable_progress_bar"] = settings.get("enable_progress_bar") is not False and refresh > 0
     if settings["enable_progress_bar"]:
         callbacks.append(ThrottledProgressBar(refresh))
+    callbacks += [*users]
     trainer = instantiate(settings, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
                           default_root_dir=str(out))
     if trainer.logger is not None:
@@ -149,7 +156,6 @@ def summarize_classifier(cfg: DictConfig, module, dm, out, warnings=()) -> dict:
 
 
 @ctrl_c_exits
-@ctrl_c_exits
 @report_user_errors
 def train(cfg: DictConfig) -> dict:
     check_train_values(cfg)
@@ -172,22 +178,30 @@ def fit_and_summarize(cfg: DictConfig, out) -> dict:
     if generative:
         sampling = instantiate(cfg.sampler), instantiate(cfg.grid) if cfg.get("grid") else None
         module.time_grid(*sampling)  # refuses a sampler or grid that does not apply, before training
+    users = user_callbacks(cfg)  # built (and refused) before anything is written
     resume, applied = (prepare_resume(cfg.resume, module.run_config, dm.data_shape) if cfg.resume else (None, []))
     if is_rank_zero():  # once every input is checked: a refused run leaves the directory it resumes as it was
         keep_earlier_config(out / "config.yaml")  # a run resumed into its own directory
         save_resolved_config(cfg, out / "config.yaml")
     interrupt, divergence = InterruptCheckpoint(out / "checkpoints"), LossDivergence()
-    trainer = build_trainer(cfg, out, sampling, dm, [interrupt, divergence, *applied])
+    trainer = build_trainer(cfg, out, sampling, dm, [interrupt, divergence, *applied], users)
     apply_tf32(trainer.strategy.root_device, cfg.get("tf32", True))
-    with exit_on_interrupt(trainer, interrupt):
-        trainer.fit(module, datamodule=dm, ckpt_path=resume)
-    if not trainer.is_global_zero:
-        return {}
-    log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
-    if not generative:
-        return summarize_classifier(cfg, module, dm, out, divergence.warnings())
-    module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
-    return summarize(cfg, module, *sampling, dm, out, trainer, divergence.warnings())
+    with tracked_run(trainer.logger):  # a W&B run ends with its job
+        with exit_on_interrupt(trainer, interrupt):
+            trainer.fit(module, datamodule=dm, ckpt_path=resume)
+        if not trainer.is_global_zero:
+            return {}
+        log.info("checkpoint: %s", out / "checkpoints" / "last.ckpt")
+        curve = plot_loss_curve(out / "metrics.csv", out / "loss_curve.png")  # logger=csv's file
+        if curve is not None:
+            log.info("loss curve: %s", curve)
+        if not generative:
+            metrics = summarize_classifier(cfg, module, dm, out, divergence.warnings())
+        else:
+            module.to(trainer.strategy.root_device)  # Lightning hands the module back on the CPU
+            metrics = summarize(cfg, module, *sampling, dm, out, trainer, divergence.warnings())
+        publish_final_metrics(trainer.logger, OmegaConf.to_container(cfg, resolve=True), metrics)
+        return metrics
 
 
 @report_user_errors

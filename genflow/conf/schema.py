@@ -13,7 +13,7 @@ except those genflow builds itself (logger, callbacks, plugins, default_root_dir
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -98,6 +98,7 @@ class TrainConfig:
     net: Any = None
     guidance: Any = None
     logger: Any = None
+    callbacks: Dict[str, Any] = field(default_factory=dict)  # name -> a Lightning callback's config
     model: Any = None
     data: Any = None
 
