@@ -30,7 +30,8 @@ WHAT = {
     "experiment": "a whole recipe (model, data, net, optimisation, sampler, trainer) from a paper; "
                   "`experiment=ddpm_cifar10`",
     "grid": "the sampler's time grid",
-    "guidance": "guidance when sampling (`cfg`: classifier-free, `classifier`: a noisy classifier's gradient)",
+    "guidance": ("guidance and conditioning when sampling (`cfg`: classifier-free, `classifier`: a noisy classifier's "
+                 "gradient, `inpaint`: known coordinates or pixels, `bridge`: paths that end at a target)"),
     "hydra/launcher": "how a sweep's (`-m`) jobs run: Hydra's `basic` (one after another, default), joblib, SLURM",
     "logger": "the experiment logger",
     "model": "what is trained: objective, parameterization (chooses its path, grid and sampler)",
