@@ -6,6 +6,8 @@ It holds the denoiser (network + path + parameterization) and its EMA, calls the
 
 from __future__ import annotations
 
+import math
+
 import torch
 from hydra.utils import instantiate
 from torch import Tensor
@@ -15,14 +17,16 @@ from genflow.errors import UserError
 from genflow.prediction import NetworkModel
 from genflow.modules.base import GenflowModule
 from genflow.modules.ema import make_ema
+from genflow.modules.lr_schedules import check_lr_schedule, lr_multiplier
 from genflow.samplers.base import Sampler
 
 
 class DiffusionModule(GenflowModule):
     def __init__(self, net: dict, path: dict, objective: dict, parameterization: str = "eps",
                  data_shape=(2,), num_classes: int = 0, lr: float = 1e-3, weight_decay: float = 0.0,
-                 warmup_steps: int = 0, ema_decay: float = 0.999):
+                 warmup_steps: int = 0, ema_decay: float = 0.999, lr_schedule: str = "constant"):
         super().__init__()
+        check_lr_schedule(lr_schedule)
         self.save_hyperparameters()
         self.path = instantiate(path)
         network = instantiate(net, data_shape=tuple(data_shape), num_classes=num_classes)
@@ -44,10 +48,12 @@ class DiffusionModule(GenflowModule):
         self.ema.update_parameters(self.denoiser)
 
     def configure_optimizers(self):
+        """AdamW; linear warm-up, then constant or decayed to zero at the run's last step (lr_schedules)."""
         hp = self.hparams
         opt = self.adamw(self.denoiser.parameters(), hp.lr, hp.weight_decay)
-        warm = max(int(hp.warmup_steps), 0)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
+        schedule = hp.get("lr_schedule", "constant")
+        total = self.trainer.estimated_stepping_batches if schedule != "constant" else math.inf
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_multiplier(schedule, hp.warmup_steps, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # --- sampling -----------------------------------------------------------------------
