@@ -37,6 +37,8 @@ WHAT = {
     "model": "what is trained: objective, parameterization (chooses its path, grid and sampler)",
     "net": "the network",
     "path": "the Gaussian path / SDE x_t = alpha(t) x0 + sigma(t) eps",
+    "recipe": ("a model's tuned settings on a data set, chosen from the model and data choices "
+               "(`optional recipe: ${model}_${data}`), none when the pair has none"),
     "path/schedule": "the path's noise schedule (`path/schedule=cosine`, `path.schedule.beta_max=20`)",
     "sampler": "the sampler (`genflow sample` / `eval`: the trained one unless given)",
     "sweep": "a hyperparameter search (Optuna) for `genflow train -m`",

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from genflow.errors import UserError, check_choice
 from genflow.modules.integrity import weights_digest
+from genflow.modules.lr_schedules import lr_multiplier
 
 
 OPTIMIZATION_KEYS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches")
@@ -223,12 +224,13 @@ class GenflowModule(L.LightningModule):
         self.data_shift.copy_(shift)
         self.data_scale.copy_(scale)
 
-    def adamw_with_warmup(self, params, lr: float, weight_decay: float, warmup_steps: int) -> dict:
-        """AdamW with a linear learning-rate warm-up, stepped every optimizer step:
-        lr_n = lr min(1, (n + 1) / warmup_steps) (constant lr when warmup_steps <= 0)."""
+    def adamw_with_warmup(self, params, lr: float, weight_decay: float, warmup_steps: int,
+                          schedule: str = "constant") -> dict:
+        """AdamW with a linear learning-rate warm-up, then constant or decayed to zero at the run's last
+        optimizer step, stepped every optimizer step (``genflow.modules.lr_schedules``)."""
         opt = self.adamw(params, lr, weight_decay)
-        warm = max(int(warmup_steps), 0)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
+        total = self.trainer.estimated_stepping_batches if schedule != "constant" else math.inf
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_multiplier(schedule, warmup_steps, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def normalize(self, x: Tensor) -> Tensor:

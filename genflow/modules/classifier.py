@@ -15,13 +15,16 @@ from hydra.utils import instantiate
 from genflow.errors import UserError
 from genflow.modules.base import GenflowModule
 from genflow.modules.ema import make_ema
+from genflow.modules.lr_schedules import check_lr_schedule
 
 
 class NoisyClassifierModule(GenflowModule):
     needs_labels = True
 
     def __init__(self, net: dict, path: dict, data_shape=(2,), num_classes: int = 2, lr: float = 2e-3,
-                 weight_decay: float = 0.0, t_eps: float = 1e-3, warmup_steps: int = 0, ema_decay: float = 0.0):
+                 weight_decay: float = 0.0, t_eps: float = 1e-3, warmup_steps: int = 0, ema_decay: float = 0.0,
+                 lr_schedule: str = "constant"):
+        check_lr_schedule(lr_schedule)
         if num_classes < 2:
             raise UserError("model=noisy_classifier needs labelled data with at least two classes")
         if not 0.0 <= float(ema_decay) < 1.0:
@@ -54,7 +57,8 @@ class NoisyClassifierModule(GenflowModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return self.adamw_with_warmup(self.net.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps)
+        return self.adamw_with_warmup(self.net.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps,
+                                      hp.get("lr_schedule", "constant"))
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, y: torch.Tensor, t: float) -> float:

@@ -14,6 +14,7 @@ from genflow.errors import UserError
 from genflow.prediction import Denoiser, NetworkModel
 from genflow.modules.base import GenflowModule
 from genflow.modules.ema import make_ema
+from genflow.modules.lr_schedules import check_lr_schedule
 from genflow.samplers.base import Sampler
 from genflow.samplers.grids import Grid, TimeGrid, default_grid
 
@@ -32,8 +33,9 @@ class DiffusionModule(GenflowModule):
     def __init__(self, net: dict, path: dict, objective: dict, parameterization: str = "eps",
                  data_shape=(2,), num_classes: int = 0, lr: float = 1e-3, weight_decay: float = 0.0,
                  warmup_steps: int = 0, ema_decay: float = 0.999, preconditioning: str = "none",
-                 sigma_data: float | str = "auto"):
+                 sigma_data: float | str = "auto", lr_schedule: str = "constant"):
         super().__init__()
+        check_lr_schedule(lr_schedule)
         self.save_hyperparameters()
         self.path = instantiate(path)
         network = instantiate(net, data_shape=tuple(data_shape), num_classes=num_classes)
@@ -58,7 +60,8 @@ class DiffusionModule(GenflowModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return self.adamw_with_warmup(self.denoiser.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps)
+        return self.adamw_with_warmup(self.denoiser.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps,
+                                      hp.get("lr_schedule", "constant"))
 
     # --- sampling -----------------------------------------------------------------------
     def model_function(self, labels: Tensor | None = None, use_ema: bool = True) -> NetworkModel:
