@@ -12,8 +12,8 @@ def test_readmes_config_table_is_the_generated_one(tmp_path):
     for group, options in shipped_groups().items():  # every option of every group is listed in its row
         row = next(line for line in block.splitlines() if line.startswith(f"| `{group}` |"))
         assert all(f"`{option}`" in row for option in options), (group, row)
-    assert "`cfg`, `classifier`, **`none`**" in block and "| `experiment` |" in block
+    assert "`bridge`, `cfg`, `classifier`, `inpaint`, **`none`**" in block and "| `experiment` |" in block
     stale = tmp_path / "README.md"
-    stale.write_text(text.replace("`cfg`, `classifier`, **`none`**", "**`none`**"))
+    stale.write_text(text.replace("`bridge`, `cfg`, `classifier`, `inpaint`, **`none`**", "**`none`**"))
     assert main(["--check", "--readme", str(stale)]) == 1
     assert main(["--write", "--readme", str(stale)]) == 0 and stale.read_text() == text

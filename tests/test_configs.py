@@ -35,6 +35,16 @@ def test_option_composes_and_instantiates(group, option, tmp_path):
     if group == "experiment":  # a global preset of the whole run (tests/test_experiments.py builds each)
         assert cfg.model._target_ and cfg.data._target_ and cfg.trainer.max_steps > 0
         return
+    if group == "recipe":  # a model's tuned settings on a data set, chosen by the pair <model>_<data>
+        with initialize_config_module("genflow.conf", version_base=None):
+            loader = GlobalHydra.instance().config_loader()
+            pairs = [(m, d) for m in loader.get_group_options("model") for d in loader.get_group_options("data")
+                     if option == f"{m}_{d}"]
+            assert len(pairs) == 1, f"recipe {option} names no <model>_<data> pair"
+            chosen = compose("train", overrides=[f"model={pairs[0][0]}", f"data={pairs[0][1]}"],
+                             return_hydra_config=True)
+        assert chosen.hydra.runtime.choices.recipe == option
+        return
     if group == "callbacks":  # named Lightning callbacks, or none
         import lightning as L
 
