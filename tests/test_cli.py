@@ -114,9 +114,9 @@ def test_help_lists_each_commands_own_groups_and_cfg_prints_the_config(genflow_m
     _, train_help, _ = genflow_main("train", "--help")
     for group in ("model", "net", "data", "path", "path/schedule", "grid", "sampler", "guidance", "trainer", "logger"):
         assert f"\n{group}: " in train_help, train_help
-    assert "model: ddpm, ffjord" in train_help and "(chosen: ddpm)" in train_help
+    assert "model: ddpm, edm, ffjord" in train_help and "(chosen: ddpm)" in train_help
     _, sample_help, _ = genflow_main("sample", "--help")
-    assert "\nsampler: ancestral" in sample_help and "\nguidance: cfg, classifier, none" in sample_help
+    assert "\nsampler: ancestral" in sample_help and "\nguidance: bridge, cfg, classifier, inpaint, none" in sample_help
     assert not any(f"\n{g}: " in sample_help for g in ("model", "data", "net", "trainer", "logger")), sample_help
     _, eval_help, _ = genflow_main("eval", "--help")
     assert "\nsampler: ancestral" in eval_help and "metric: nll" in eval_help
@@ -152,7 +152,7 @@ def test_bad_input_is_one_line_without_traceback(tmp_path, args, needle):
     (["train", "no_such_key=1"], "add a new key with +no_such_key=1"),
     (["train", "trainer.max_step=5"], "did you mean trainer.max_steps"),
     (["train", "model.lrr=1e-3"], "model.lrr: no such key in model; did you mean model.lr?"),
-    (["train", "guidance.scale=3"], "choose one with guidance=<option> (valid choices for guidance: cfg, classifier, none)"),
+    (["train", "guidance.scale=3"], "choose one with guidance=<option> (valid choices for guidance: bridge, cfg, classifier, inpaint, none)"),
     (["train", "seed=1.5"], "seed='1.5': expected an integer"),
     (["train", "trainer.enable_progress_bar=maybe"], "trainer.enable_progress_bar='maybe': expected a boolean"),
     (["eval", "ckpt=x", "num_points=many"], "num_points='many': expected an integer"),
