@@ -139,6 +139,7 @@ class EvalConfig:
     trust_targets: Any = None
     sampler: Any = None
     grid: Any = None
+    data: Any = None  # the data to evaluate on (null: the checkpoint's)
 
 
 SCHEMAS = {"train_schema": TrainConfig, "sample_schema": SampleConfig, "eval_schema": EvalConfig}
