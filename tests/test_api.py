@@ -54,6 +54,8 @@ def test_the_trained_sampler_takes_options_and_a_seed_repeats(model):
     (dict(sampler="ddim", etaa=1.0), "sampler.etaa: no such key in sampler; did you mean sampler.eta?"),
     (dict(guidance="cfg", scale=3), "guidance=cfg needs a conditional model"),
     (dict(seed=-1), "seed=-1 must be between 0 and 4294967295"),
+    (dict(guidance="classifier"), "missing required value guidance.classifier_ckpt"),
+    (dict(guidance="classifier", classifier_ckpt="/nonexistent.ckpt"), "/nonexistent.ckpt"),
 ])
 def test_bad_arguments_are_one_line_user_errors(model, kwargs, needle):
     with pytest.raises(UserError) as refused:

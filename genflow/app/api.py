@@ -78,13 +78,13 @@ class Model:
         return label
 
     def sample(self, n: int, sampler: str | None = None, num_steps: int | None = None, guidance: str | None = None,
-               scale: float = 1.0, label=0, seed: int = 0, device=None, grid: str | None = None,
+               scale: float = 1.0, label=0, classifier_ckpt=None, seed: int = 0, device=None, grid: str | None = None,
                batch_size: int = 10_000, use_ema: bool = True, progress: bool = True, **sampler_options) -> torch.Tensor:
         """``n`` samples in data units (denormalised; images in [0, 1]) on the CPU, as ``genflow sample``
         draws them: ``sampler`` / ``grid`` name an option of genflow's config groups (None: the one the
         model was trained with), ``num_steps`` and ``sampler_options`` set ``sampler.<key>``;
-        ``guidance="cfg"`` or ``"classifier"`` with ``scale`` and ``label`` (a list draws n for each label in
-        turn; a class name is accepted where the data named its classes); ``seed`` seeds the noise
+        ``guidance="cfg"`` or ``"classifier"`` (with ``classifier_ckpt``) with ``scale`` and ``label`` (a list
+        draws n for each label in turn; a class name is accepted where the data named its classes); ``seed`` seeds the noise
         (a CPU generator: the same samples on every device up to rounding); ``device`` moves the model."""
         if device is not None:
             self.module.to(resolve_device(device))
@@ -104,14 +104,25 @@ class Model:
         cfg = sample_config(overrides)
         with open_dict(cfg):
             cfg.ckpt = self.ckpt
+            if classifier_ckpt is not None and cfg.get("guidance") and "classifier_ckpt" in cfg.guidance.keys():
+                cfg.guidance.classifier_ckpt = str(classifier_ckpt)
             if sampler is None and options:  # the trained sampler with these options
                 trained = dict((self.module.run_config or {}).get("sampler") or {})
                 if not trained:
                     raise UserError("the checkpoint names no sampler; pass sampler=<name>")
                 cfg.sampler = {**trained, **options}
+        from genflow.app.runtime import job_error
         from genflow.app.sample import draw_samples, sampling_setup
 
-        module, sampler_, grid_, guidance_ = sampling_setup(cfg, self.module)
+        try:
+            module, sampler_, grid_, guidance_ = sampling_setup(cfg, self.module)
+        except UserError:
+            raise
+        except Exception as e:  # a missing value, a config that cannot be instantiated: the CLI's one line
+            error = job_error(e)
+            if error is None:
+                raise
+            raise UserError(error.message) from None
         x, _, _ = draw_samples(module, sampler_, grid_, guidance_, cfg.num_samples, cfg.batch_size, cfg.seed,
                                cfg.use_ema)
         return x
