@@ -64,8 +64,10 @@ def test_data(module, cfg: DictConfig, dequantize: bool = False):
     name = (f"data.path={config['path']!r}" if config.get("path") is not None
             else f"data={config.get('name') or config.get('_target_', '?').rsplit('.', 1)[-1]}")
     if shape != expected:
+        hint = (f"pass data.image_size={expected[-1]} data.channels={expected[0]}" if "image_size" in config
+                and len(expected) == 3 and expected[1] == expected[2] else "evaluate on data of the model's shape")
         raise UserError(f"{name} holds examples of shape {shape}, but the checkpoint's model takes shape {expected}; "
-                        "evaluate on data of the model's shape")
+                        f"{hint}")
     if not dequantize:
         return dm.reference(cfg.num_points, seed=1000 + cfg.seed)
     from genflow.data.images import ImageDataModule, to_unit
