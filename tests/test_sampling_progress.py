@@ -99,3 +99,11 @@ def test_genflow_uses_no_tqdm():
     sources = [p for p in (REPO / "genflow").rglob("*.py")]
     assert sources and not [p for p in sources if "tqdm" in p.read_text()]
     assert "tqdm" not in (REPO / "pyproject.toml").read_text()
+
+
+def test_a_failed_step_leaves_only_its_start_line():
+    out = io.StringIO()
+    with pytest.raises(ValueError):
+        with StepProgress("sampling", console=Console(file=out)):
+            raise ValueError("non-finite samples")
+    assert out.getvalue() == "sampling: started\n"

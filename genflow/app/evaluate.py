@@ -87,6 +87,7 @@ def model_samples(module, cfg: DictConfig) -> tuple[torch.Tensor, int]:
     if sampler is None:
         raise UserError("the checkpoint names no sampler; pass sampler=<name>")
     grid = trained_or_given(cfg, module, "grid")
+    module.time_grid(sampler, grid)  # refuses a sampler or grid that does not apply, before any work
     x, _, nfe = draw_samples(module, sampler, grid, None, cfg.num_points, cfg.batch_size, cfg.seed, cfg.use_ema)
     return x, nfe
 

@@ -146,9 +146,7 @@ class StepProgress:
         if self.bar is not None:
             self.bar.stop()
         elif kind is None:
-            self.line(f"done in {self.elapsed()}")
-        else:
-            self.line(f"stopped at {self.percent()} after {self.elapsed()}")
+            self.line(f"done in {self.elapsed()}")  # a failure says why in its own one line
 
     def elapsed(self) -> str:
         return str(timedelta(seconds=int(time.monotonic() - self._start)))

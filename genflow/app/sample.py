@@ -66,6 +66,7 @@ def sampling_setup(cfg: DictConfig, module=None):
     if sampler is None:
         raise UserError("the checkpoint names no sampler; pass sampler=<name>")
     grid = trained_or_given(cfg, module, "grid")
+    module.time_grid(sampler, grid)  # refuses a sampler or grid that does not apply, before any work
     guidance = instantiate(cfg.guidance) if cfg.get("guidance") else None
     if guidance is not None:
         guidance.bind(module)
