@@ -56,8 +56,8 @@ def test_bad_files_are_refused_in_one_line(tiny_ckpt, model, tmp_path, rows, nee
     np.save(tmp_path / "bad.npy", rows)
     for metric in ("nll", "sample_distance"):
         with pytest.raises(UserError) as refused:
-            compute_metrics(eval_config(tiny_ckpt, f"metric={metric}", "data=file", f"data.path={tmp_path / 'bad.npy'}"),
-                            model)
+            compute_metrics(eval_config(tiny_ckpt, f"metric={metric}", "data=file",
+                                        f"data.path={tmp_path / 'bad.npy'}"), model)
         assert needle in str(refused.value) and "\n" not in str(refused.value)
 
 

@@ -100,5 +100,6 @@ def test_held_out_images_are_scored_at_the_models_size(trained):
                 "num_steps=2", "num_points=5", "device=cpu"]
     bpd = compute_metrics(compose_config([*held_out, "data.image_size=8"], name="eval"))
     assert bpd["num_points"] == 5 and np.isfinite(bpd["bits_per_dim"])
-    with pytest.raises(UserError, match=r"shape \(3, 4, 4\), but .* shape \(3, 8, 8\); pass data.image_size=8 data.channels=3"):
+    wrong_size = r"shape \(3, 4, 4\), but .* shape \(3, 8, 8\); pass data.image_size=8 data.channels=3"
+    with pytest.raises(UserError, match=wrong_size):
         compute_metrics(compose_config([*held_out, "data.image_size=4"], name="eval"))

@@ -73,19 +73,22 @@ class Model:
         if isinstance(label, str):
             names = self.class_names or []
             if label not in names:
-                raise UserError(f"label={label!r} is not a class of this model; classes: {', '.join(names) or 'none named'}")
+                raise UserError(f"label={label!r} is not a class of this model; classes: "
+                                f"{', '.join(names) or 'none named'}")
             return names.index(label)
         return label
 
     def sample(self, n: int, sampler: str | None = None, num_steps: int | None = None, guidance: str | None = None,
                scale: float = 1.0, label=0, classifier_ckpt=None, seed: int = 0, device=None, grid: str | None = None,
-               batch_size: int = 10_000, use_ema: bool = True, progress: bool = True, **sampler_options) -> torch.Tensor:
+               batch_size: int = 10_000, use_ema: bool = True, progress: bool = True,
+               **sampler_options) -> torch.Tensor:
         """``n`` samples in data units (denormalised; images in [0, 1]) on the CPU, as ``genflow sample``
         draws them: ``sampler`` / ``grid`` name an option of genflow's config groups (None: the one the
         model was trained with), ``num_steps`` and ``sampler_options`` set ``sampler.<key>``;
         ``guidance="cfg"`` or ``"classifier"`` (with ``classifier_ckpt``) with ``scale`` and ``label`` (a list
-        draws n for each label in turn; a class name is accepted where the data named its classes); ``seed`` seeds the noise
-        (a CPU generator: the same samples on every device up to rounding); ``device`` moves the model."""
+        draws n for each label in turn; a class name is accepted where the data named its classes); ``seed``
+        seeds the noise (a CPU generator: the same samples on every device up to rounding); ``device`` moves
+        the model; ``progress=False`` hides the progress bar."""
         if device is not None:
             self.module.to(resolve_device(device))
         overrides = [f"num_samples={_value(n)}", f"batch_size={_value(batch_size)}", f"seed={_value(seed)}",
