@@ -18,6 +18,7 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from genflow.errors import check_choice
 from genflow.noise import standard_normal
+from genflow.samplers.base import TimeReport
 from genflow.samplers.pf_ode import solver_options, torchdiffeq_method
 
 TRACES = ("exact", "hutchinson")
@@ -47,16 +48,19 @@ class AugmentedDynamics(nn.Module):
     """d/dt [x, a, k, j] = [v, div v, ||v||^2, ||e^T dv/dx||^2] for a velocity module ``field(x, t)``."""
 
     def __init__(self, field: nn.Module, trace: str = "exact", noise: Tensor | None = None,
-                 regularize: bool = False, create_graph: bool = False):
+                 regularize: bool = False, create_graph: bool = False, report: TimeReport | None = None):
         super().__init__()
         check_choice("trace", trace, TRACES)
         self.field, self.trace, self.noise = field, trace, noise
         self.regularize, self.create_graph = regularize, create_graph
+        self.report = report
         self.nfe = 0
 
     def forward(self, t: Tensor, state):
         x = state[0]
         self.nfe += 1
+        if self.report is not None:
+            self.report(t)
         with torch.enable_grad():
             if not x.requires_grad:
                 x = x.requires_grad_(True)
@@ -86,10 +90,12 @@ def log_likelihood(field: nn.Module, x: Tensor, prior_logp, t0: float = 0.0, t1:
                    trace: str = "exact", noise: str = "rademacher", method: str = "dopri5",
                    num_steps: int = 20, rtol: float = 1e-5, atol: float = 1e-5, adjoint: bool = False,
                    regularize: bool = False, create_graph: bool = False,
-                   generator: torch.Generator | None = None) -> LikelihoodResult:
-    """Integrate the augmented ODE from t0 (data) to t1 (prior) and return log p_{t0}(x)."""
+                   generator: torch.Generator | None = None, progress=None) -> LikelihoodResult:
+    """Integrate the augmented ODE from t0 (data) to t1 (prior) and return log p_{t0}(x); ``progress(t)``
+    sees the time as it advances (throttled)."""
     e = make_noise(x, noise, generator) if trace == "hutchinson" else None
-    dyn = AugmentedDynamics(field, trace, e, regularize, create_graph)
+    report = TimeReport(progress, t0, t1) if progress is not None else None
+    dyn = AugmentedDynamics(field, trace, e, regularize, create_graph, report)
     zeros = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     state = (x, zeros) + ((zeros, zeros) if regularize else ())
     times = torch.tensor([t0, t1], dtype=x.dtype, device=x.device)
@@ -99,6 +105,8 @@ def log_likelihood(field: nn.Module, x: Tensor, prior_logp, t0: float = 0.0, t1:
     out = solve(dyn, state, times, method=torchdiffeq_method(method), rtol=rtol, atol=atol, options=options,
                 **kwargs)
     final = [o[-1] for o in out]
+    if report is not None:
+        report(t1, force=True)
     logp = prior_logp(final[0]) + final[1]
     return LikelihoodResult(logp, final[0], dyn.nfe, *(final[2:] if regularize else ()))
 

@@ -96,6 +96,36 @@ def test_sample_and_eval_run_on_the_chosen_device(trained_run):
             assert proc.returncode == 2 and needle in err and len(err.splitlines()) == 1, err
 
 
+def test_a_redirected_sample_run_writes_a_small_log(trained_run):
+    root, run = trained_run  # stdout and stderr are pipes, as in genflow sample ... > log 2>&1
+    proc = run_cli("sample", f"ckpt={run}", "num_samples=500", "sampler=pf_ode", "sampler.rtol=1e-4",
+                   "sampler.atol=1e-4", cwd=root)
+    log = proc.stdout + proc.stderr
+    assert len(log.encode()) < 3000, log
+    assert "sampling ProbabilityFlowSampler: started" in log and "sampling ProbabilityFlowSampler: done in" in log
+    assert "it/s]" not in log, log  # no tqdm bar
+
+
+def test_python_api_draws_what_genflow_sample_draws(trained_run):
+    import genflow
+
+    root, run = trained_run
+    run_cli("sample", f"ckpt={run}", "num_samples=64", "sampler=ddim", "sampler.num_steps=5", "seed=3", cwd=root)
+    x_cli = np.load(find_run(root, "*_sample") / "samples.npz")["x"]
+    x = genflow.load(run, device="cpu").sample(64, sampler="ddim", num_steps=5, seed=3, progress=False)
+    np.testing.assert_array_equal(x.numpy(), x_cli)
+
+
+def test_eval_refuses_a_data_file_of_another_shape_in_one_line(trained_run, tmp_path):
+    root, run = trained_run
+    np.save(tmp_path / "points3d.npy", np.zeros((10, 3)))
+    proc = run_cli("eval", f"ckpt={run}", "metric=nll", "data=file", f"data.path={tmp_path / 'points3d.npy'}",
+                   cwd=root, check=False)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert "holds examples of shape (3,), but the checkpoint's model takes shape (2,)" in err
+
+
 def test_user_file_data_round_trips_units(tmp_path):
     pts = np.random.default_rng(0).normal(size=(3000, 2)) * [10.0, 0.5] + [100.0, -7.0]
     np.save(tmp_path / "points.npy", pts)
@@ -119,8 +149,8 @@ def test_help_lists_each_commands_own_groups_and_cfg_prints_the_config(genflow_m
     assert "\nsampler: ancestral" in sample_help and "\nguidance: bridge, cfg, classifier, inpaint, none" in sample_help
     assert not any(f"\n{g}: " in sample_help for g in ("model", "data", "net", "trainer", "logger")), sample_help
     _, eval_help, _ = genflow_main("eval", "--help")
-    assert "\nsampler: ancestral" in eval_help and "metric: nll" in eval_help
-    assert not any(f"\n{g}: " in eval_help for g in ("model", "data", "guidance", "trainer")), eval_help
+    assert "\nsampler: ancestral" in eval_help and "metric: nll" in eval_help and "\ndata: " in eval_help
+    assert not any(f"\n{g}: " in eval_help for g in ("model", "guidance", "trainer")), eval_help
     code, job, _ = genflow_main("train", "--cfg", "job", "model=ddpm", "path/schedule=cosine")
     assert code == 0 and "CosineSchedule" in job and "DiffusionModule" in job
 

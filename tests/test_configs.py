@@ -23,7 +23,7 @@ OPTIONS = options()
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(group, option, tmp_path):
-    overrides = [f"{group}={option}"] + (["data.path=x.npy"] if option == "file" else [])
+    overrides = [f"{group}={option}"] + (["data.path=x.npy"] if option in ("file", "image_folder") else [])
     # the geometric schedule goes with a variance-exploding path, the others with variance-preserving ones
     overrides = {("path/schedule", "geometric"): ["path=ve"] + overrides}.get((group, option), overrides)
     GlobalHydra.instance().clear()

@@ -19,7 +19,7 @@ import math
 import hydra
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from genflow.app.acceleration import apply_compile
 from genflow.modules.loading import load_module, trusted_targets
@@ -28,6 +28,7 @@ from genflow.errors import UserError, check_choice
 from genflow.likelihood import VelocityField, log_likelihood
 from genflow.metrics.sample_distance import sample_distances
 from genflow.app.interrupts import ctrl_c_exits
+from genflow.app.progress import StepProgress
 from genflow.app.rundir import register_resolvers
 from genflow.app.values import check_eval_values
 from genflow.app.runtime import report_user_errors, run_dir, save_resolved_config
@@ -38,19 +39,42 @@ register_resolvers()  # ${genflow.new_dir:...}: the run directories in the confi
 METRICS = ("nll", "bpd", "sample_distance", "fid", "fd_digits")
 
 
-def test_data(module, cfg: DictConfig, dequantize: bool = False):
-    """num_points examples in data units from the checkpoint's data (its ``cfg.split`` split when it
-    has splits); 8-bit images uniformly dequantised if asked."""
-    config = dict((module.run_config or {}).get("data") or {})
-    if not config:
-        raise UserError("the checkpoint records no data configuration to evaluate on")
+def data_config(module, cfg: DictConfig) -> dict:
+    """The data to evaluate on: the ``data`` group given on the command line (``data=file data.path=...``),
+    else the checkpoint's own; its ``split`` set to ``cfg.split`` where it has one."""
+    given = cfg.get("data")
+    if given:
+        config = OmegaConf.to_container(given, resolve=True)
+    else:
+        config = dict((module.run_config or {}).get("data") or {})
+        if not config:
+            raise UserError("the checkpoint records no data configuration to evaluate on; pass data=file "
+                            "data.path=<points.npy> or another data=")
     if "split" in config:
         config["split"] = cfg.split
+    return config
+
+
+def test_data(module, cfg: DictConfig, dequantize: bool = False):
+    """num_points examples in data units (all of them when there are fewer), drawn without replacement
+    from the evaluation data (``data_config``); 8-bit images uniformly dequantised if asked. The model
+    normalises them with the checkpoint's stored statistics, never with statistics of this data."""
+    config = data_config(module, cfg)
     dm = instantiate(config)
+    shape, expected = tuple(dm.data_shape), tuple(module.hparams.data_shape)
+    name = (f"data.path={config['path']!r}" if config.get("path") is not None
+            else f"data={config.get('name') or config.get('_target_', '?').rsplit('.', 1)[-1]}")
+    if shape != expected:
+        hint = (f"pass data.image_size={expected[-1]} data.channels={expected[0]}" if "image_size" in config
+                and len(expected) == 3 and expected[1] == expected[2] else "evaluate on data of the model's shape")
+        raise UserError(f"{name} holds examples of shape {shape}, but the checkpoint's model takes shape {expected}; "
+                        f"{hint}")
     if not dequantize:
         return dm.reference(cfg.num_points, seed=1000 + cfg.seed)
-    from genflow.data.images import to_unit
+    from genflow.data.images import ImageDataModule, to_unit
 
+    if not isinstance(dm, ImageDataModule):
+        raise UserError(f"metric=bpd needs 8-bit images; {name} holds floats (use metric=nll)")
     dm.setup()
     idx = torch.randperm(len(dm.x), generator=torch.Generator().manual_seed(1000 + cfg.seed))[:cfg.num_points]
     return to_unit(dm.x[idx], dequantize=True, generator=torch.Generator().manual_seed(cfg.seed))
@@ -58,17 +82,15 @@ def test_data(module, cfg: DictConfig, dequantize: bool = False):
 
 def model_samples(module, cfg: DictConfig) -> tuple[torch.Tensor, int]:
     """num_points samples in batches of batch_size with the given sampler (default: the trained one)."""
+    from genflow.app.sample import draw_samples
+
     sampler = trained_or_given(cfg, module, "sampler")
     if sampler is None:
         raise UserError("the checkpoint names no sampler; pass sampler=<name>")
     grid = trained_or_given(cfg, module, "grid")
-    g = torch.Generator().manual_seed(cfg.seed)
-    chunks, nfe = [], 0
-    for start in range(0, cfg.num_points, cfg.batch_size):
-        x, nfe = module.generate(sampler, min(cfg.batch_size, cfg.num_points - start), use_ema=cfg.use_ema,
-                                 generator=g, grid=grid)
-        chunks.append(x.cpu())
-    return torch.cat(chunks), nfe
+    module.time_grid(sampler, grid)  # refuses a sampler or grid that does not apply, before any work
+    x, _, nfe = draw_samples(module, sampler, grid, None, cfg.num_points, cfg.batch_size, cfg.seed, cfg.use_ema)
+    return x, nfe
 
 
 def frechet(module, cfg: DictConfig) -> dict:
@@ -85,7 +107,9 @@ def frechet(module, cfg: DictConfig) -> dict:
         features = inception_fid(cfg.fid.weights)
     real = test_data(module, cfg)
     fake, nfe = model_samples(module, cfg)
-    return {cfg.metric: frechet_distance(real, fake, features, device=module.device), "nfe": nfe, "num_points": len(fake)}
+    with StepProgress(f"{cfg.metric} features", total=len(real) + len(fake)) as bar:
+        distance = frechet_distance(real, fake, features, device=module.device, progress=bar.advance)
+    return {cfg.metric: distance, "nfe": nfe, "num_points": len(fake)}
 
 
 @torch.no_grad()  # the dynamics take their own gradients; no graph through the whole solve (its memory grows with NFE)
@@ -95,13 +119,15 @@ def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
     field = VelocityField(module.model_function(use_ema=cfg.use_ema))
     g = torch.Generator().manual_seed(cfg.seed)
     logps, priors, nfe = [], [], 0
-    for chunk in x.split(cfg.batch_size):
-        z = module.normalize(chunk.to(module.device))
-        res = log_likelihood(field, z, module.path.prior_logp, t0, 1.0, trace, cfg.noise, cfg.method,
-                             cfg.num_steps, cfg.rtol, cfg.atol, generator=g)
-        logps.append(res.logp.cpu())
-        priors.append(module.path.prior_logp(z.double()).cpu())
-        nfe += res.nfe
+    chunks = x.split(cfg.batch_size)
+    with StepProgress(f"likelihood ODE ({cfg.method}, {trace} trace)", total=len(chunks)) as bar:
+        for i, chunk in enumerate(chunks):
+            z = module.normalize(chunk.to(module.device))
+            res = log_likelihood(field, z, module.path.prior_logp, t0, 1.0, trace, cfg.noise, cfg.method,
+                                 cfg.num_steps, cfg.rtol, cfg.atol, generator=g, progress=bar.hook(i, t0, 1.0))
+            logps.append(res.logp.cpu())
+            priors.append(module.path.prior_logp(z.double()).cpu())
+            nfe += res.nfe
     log_det = torch.log(module.data_scale.double()).sum().cpu()
     logp = torch.cat(logps) - log_det
     prior = torch.cat(priors) - log_det
@@ -112,13 +138,14 @@ def negative_log_likelihood(module, x: torch.Tensor, cfg: DictConfig) -> dict:
             "t_eps": t0, "trace": trace, "nfe": nfe, "num_points": len(logp)}
 
 
-@ctrl_c_exits
-@report_user_errors
-def evaluate(cfg: DictConfig) -> dict:
+def compute_metrics(cfg: DictConfig, module=None) -> dict:
+    """The numbers ``genflow eval`` reports for ``cfg`` (its metric, data and settings); ``module``: one
+    already loaded from cfg.ckpt."""
     check_choice("metric", cfg.metric, METRICS)
     check_eval_values(cfg)
-    module = load_module(cfg.ckpt, device=resolve_device(cfg.device), trusted=trusted_targets(cfg))
-    apply_compile(module, cfg)
+    if module is None:
+        module = load_module(cfg.ckpt, device=resolve_device(cfg.device), trusted=trusted_targets(cfg))
+        apply_compile(module, cfg)
     images = len(module.hparams.data_shape) == 3
     if cfg.metric in ("fid", "fd_digits"):
         metrics = frechet(module, cfg)
@@ -130,11 +157,18 @@ def evaluate(cfg: DictConfig) -> dict:
     elif cfg.metric == "nll":
         metrics = negative_log_likelihood(module, test_data(module, cfg), cfg)
     else:
+        reference = test_data(module, cfg)
         samples, nfe = model_samples(module, cfg)
-        metrics = {"nfe": nfe, **sample_distances(samples.flatten(1), test_data(module, cfg).flatten(1))}
+        metrics = {"nfe": nfe, **sample_distances(samples.flatten(1), reference.flatten(1))}
+    return {"metric": cfg.metric, "ckpt": str(cfg.ckpt), "device": str(module.device), **metrics}
+
+
+@ctrl_c_exits
+@report_user_errors
+def evaluate(cfg: DictConfig) -> dict:
+    metrics = compute_metrics(cfg)
     out = run_dir()
     save_resolved_config(cfg, out / "config.yaml")
-    metrics = {"metric": cfg.metric, "ckpt": str(cfg.ckpt), "device": str(module.device), **metrics}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info("%s", json.dumps(metrics))
     print(json.dumps(metrics, indent=2))

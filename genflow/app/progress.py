@@ -91,3 +91,93 @@ class ThrottledProgressBar(RichProgressBar):
             super().on_train_batch_end(*self._pending)
             self._pending = None
         super().on_train_end(trainer, pl_module)
+
+
+class StepProgress:
+    """The progress of a long step outside training (sampling, an ODE likelihood, reflow pairs, feature
+    extraction) on stderr. On a terminal a rich bar redrawn at most ``refresh_per_second`` times a second:
+
+        sampling ddim ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 45% batch 1/2 t=0.551 0:00:03 0:00:04
+
+    elsewhere (a file, a pipe, a scheduler's log) plain lines: one when the step starts, one at most every
+    ``interval`` seconds and one when it ends, so a redirected run writes a few hundred bytes whatever its
+    length. ``total`` counts the step's units (e.g. batches); ``hook(i)`` turns a sampler's or solver's
+    ``progress(t)`` into the position of unit i; ``enabled=False`` shows nothing.
+
+        with StepProgress("sampling ddim", total=2) as bar:
+            for i in range(2):
+                module.generate(sampler, n, progress=bar.hook(i))
+    """
+
+    def __init__(self, description: str, total: float = 1.0, enabled: bool = True, console=None,
+                 interval: float = 10.0, refresh_per_second: float = 4.0):
+        from rich.console import Console
+
+        self.description, self.total, self.enabled, self.interval = description, float(total), enabled, interval
+        self.console = console if console is not None else Console(stderr=True)
+        self.refresh_per_second = refresh_per_second
+        self.completed, self.status, self.bar, self.task = 0.0, "", None, None
+        self._start = self._last_line = 0.0
+
+    @property
+    def live(self) -> bool:
+        """A redrawn bar (an interactive terminal), rather than lines."""
+        return self.console.is_terminal and not self.console.is_dumb_terminal
+
+    def __enter__(self) -> "StepProgress":
+        if not self.enabled:
+            return self
+        self._start = self._last_line = time.monotonic()
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                console=self.console, refresh_per_second=self.refresh_per_second)
+            self.task = self.bar.add_task(self.description, total=self.total, status="")
+            self.bar.start()
+        else:
+            self.line("started")
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.stop()
+        elif kind is None:
+            self.line(f"done in {self.elapsed()}")  # a failure says why in its own one line
+
+    def elapsed(self) -> str:
+        return str(timedelta(seconds=int(time.monotonic() - self._start)))
+
+    def percent(self) -> str:
+        return f"{100 * self.completed / self.total:.0f}%" if self.total > 0 else ""
+
+    def line(self, text: str) -> None:
+        self.console.print(f"{self.description}: {text}", markup=False, highlight=False, soft_wrap=True)
+
+    def update(self, completed: float, status: str = "") -> None:
+        """Move to ``completed`` of ``total`` units; ``status`` is shown beside the bar (e.g. t=0.42)."""
+        if not self.enabled:
+            return
+        self.completed, self.status = min(float(completed), self.total), status
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.completed, status=status)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= self.interval:
+            self._last_line = now
+            self.line(f"{self.percent()} {status} {self.elapsed()}".replace("  ", " "))
+
+    def advance(self, units: float = 1.0, status: str = "") -> None:
+        self.update(self.completed + units, status)
+
+    def hook(self, index: int = 0, start: float = 1.0, end: float = 0.0, unit: str = "batch"):
+        """``progress(t)`` for unit ``index`` of a solve from time ``start`` to ``end``: the position
+        index + (t - start) / (end - start), shown with t (and the unit, when there are several)."""
+        units = f"{unit} {index + 1}/{self.total:.0f} " if self.total > 1 else ""
+
+        def progress(t: float) -> None:
+            self.update(index + (t - start) / (end - start), f"{units}t={t:.3f}")
+        return progress

@@ -29,7 +29,7 @@ from genflow.metrics.sample_distance import sample_distances
 from genflow.app.acceleration import apply_compile, apply_tf32
 from genflow.modules.base import OPTIMIZATION_KEYS, check_optimization
 from genflow.app.plotting import plot_samples
-from genflow.app.progress import ThrottledProgressBar
+from genflow.app.progress import StepProgress, ThrottledProgressBar
 from genflow.app.rundir import keep_earlier_config, register_resolvers
 from genflow.app.trackers import publish_final_metrics, register_tracker_resolvers, tracked_run
 from genflow.app.runtime import is_rank_zero, report_user_errors, restore_launch_argv, run_dir, save_resolved_config
@@ -48,8 +48,13 @@ def build_data(cfg: DictConfig):
     teacher = load_module(cfg.teacher, key="teacher", trusted=trusted_targets(cfg))
     stored_data = (teacher.run_config or {}).get("data")
     source = instantiate(stored_data) if stored_data else None
-    return ReflowDataModule(teacher, source, num_pairs=cfg.reflow.num_pairs, batch_size=cfg.data.get("batch_size", 256),
-                            seed=cfg.seed, method=cfg.reflow.method, num_steps=cfg.reflow.num_steps)
+    with StepProgress(f"reflow pairs ({cfg.reflow.num_pairs} teacher ODE solves, {cfg.reflow.method})",
+                      enabled=is_rank_zero()) as bar:
+        dm = ReflowDataModule(teacher, source, num_pairs=cfg.reflow.num_pairs, batch_size=cfg.data.get("batch_size", 256),
+                              seed=cfg.seed, method=cfg.reflow.method, num_steps=cfg.reflow.num_steps,
+                              progress=bar.hook())
+        dm.setup()
+    return dm
 
 
 def build_module(cfg: DictConfig, dm):
@@ -70,6 +75,7 @@ def build_module(cfg: DictConfig, dm):
     # the run as a checkpoint stores it; a user's callbacks are not part of the model (nor code a checkpoint may name)
     module.run_config = {k: v for k, v in container(cfg).items() if k != "callbacks"}
     module.label_values = getattr(dm, "label_values", None)  # a data file's own labels, when not 0..K-1
+    module.class_names = getattr(dm, "class_names", None)  # an image folder's class names
     return module
 
 
@@ -124,7 +130,8 @@ def sample_quality(x, reference, dm) -> dict:
 def summarize(cfg: DictConfig, module, sampler, grid, dm, out, trainer=None, warnings=()) -> dict:
     """Final samples with the EMA weights: picture, sample distance to fresh data, metrics.json."""
     g = torch.Generator().manual_seed(cfg.seed)
-    x, nfe = module.generate(sampler, cfg.num_samples, generator=g, grid=grid)
+    with StepProgress(f"final samples ({sampler.name})", enabled=sampler.progress) as bar:
+        x, nfe = module.generate(sampler, cfg.num_samples, generator=g, grid=grid, progress=bar.hook())
     x = x.cpu()
     reference = dm.reference(cfg.num_samples)
     picture = plot_samples(x, out / "samples.png", reference, title=f"samples ({nfe} NFE)")

@@ -149,6 +149,7 @@ class EvalConfig:
     compile_mode: str = "default"
     sampler: Any = None
     grid: Any = None
+    data: Any = None  # the data to evaluate on (null: the checkpoint's)
 
 
 SCHEMAS = {"train_schema": TrainConfig, "sample_schema": SampleConfig, "eval_schema": EvalConfig}

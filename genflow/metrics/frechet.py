@@ -46,9 +46,10 @@ class GrayToRGB(nn.Module):
 
 
 def frechet_distance(real: Tensor, fake: Tensor, metric: FrechetInceptionDistance | nn.Module,
-                     batch_size: int = 256, device: torch.device | str = "cpu") -> float:
+                     batch_size: int = 256, device: torch.device | str = "cpu", progress=None) -> float:
     """FD between the features of two sets of [0, 1] images (N, C, H, W); ``metric`` is a
-    torchmetrics FID or a feature network (which must accept these images); features on ``device``."""
+    torchmetrics FID or a feature network (which must accept these images); features on ``device``;
+    ``progress(n)`` is called after each batch of n images."""
     if isinstance(metric, nn.Module) and not isinstance(metric, FrechetInceptionDistance):
         if torch.device(device).type != "cpu":  # a copy: a cached feature network stays on the CPU
             metric = copy.deepcopy(metric)
@@ -59,6 +60,8 @@ def frechet_distance(real: Tensor, fake: Tensor, metric: FrechetInceptionDistanc
         for images, is_real in ((real, True), (fake, False)):
             for chunk in images.clamp(0, 1).split(batch_size):
                 metric.update(rgb(chunk.float().to(device)), real=is_real)
+                if progress is not None:
+                    progress(len(chunk))
     return float(metric.compute())
 
 

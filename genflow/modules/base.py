@@ -247,7 +247,8 @@ class GenflowModule(L.LightningModule):
             rng["cuda"] = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         checkpoint["genflow"] = {"module": f"{cls.__module__}.{cls.__qualname__}", "config": self.run_config,
                                  "rng": rng, "weights_sha256": weights_digest(checkpoint["state_dict"]),
-                                 "label_values": getattr(self, "label_values", None)}
+                                 "label_values": getattr(self, "label_values", None),
+                                 "class_names": getattr(self, "class_names", None)}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """The stored run config and label values fill a module rebuilt from the checkpoint; a run
@@ -257,6 +258,8 @@ class GenflowModule(L.LightningModule):
             self.run_config = info.get("config")
         if getattr(self, "label_values", None) is None:
             self.label_values = info.get("label_values")
+        if getattr(self, "class_names", None) is None:
+            self.class_names = info.get("class_names")
         self._rng_to_restore = info.get("rng")
 
     def on_train_start(self) -> None:

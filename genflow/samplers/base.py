@@ -103,7 +103,7 @@ class Sampler:
             self.report(float(times[i + 1]))
 
     def start_tracking(self, progress: Callable[[float], None] | None) -> None:
-        self._progress, self._last_report, self._finite = progress, 0.0, []
+        self._report, self._finite = TimeReport(progress, start=1.0, end=0.0), []
 
     def track(self, x: Tensor, t, s) -> None:
         """Remember, on the device, whether the step t -> s left x finite (times: numbers or 0-d tensors,
@@ -111,13 +111,8 @@ class Sampler:
         self._finite.append((torch.isfinite(x).all(), t, s))
 
     def report(self, t, force: bool = False) -> None:
-        """Call ``progress(t)`` at most every 0.1 s (t is read, and a GPU synchronised, only then)."""
-        if self._progress is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last_report >= 0.1:
-            self._last_report = now
-            self._progress(float(t))
+        """``progress(t)``, throttled and with decreasing times (``TimeReport``)."""
+        self._report(t, force)
 
     def raise_if_not_finite(self, x: Tensor, model: ModelFunction) -> None:
         if bool(torch.isfinite(x).all()):
@@ -140,6 +135,30 @@ class Sampler:
 
     def __repr__(self) -> str:
         return f"{self.name}(num_steps={self.num_steps}, x0_clip={self.x0_clip})"
+
+
+class TimeReport:
+    """Calls ``progress(t)`` as an integration from ``start`` to ``end`` advances: at most every
+    ``interval`` seconds (t is read, and a GPU synchronised, only then) and only with times closer to
+    ``end`` than any reported before and not beyond it (an adaptive solver evaluates again at times it
+    has passed when it rejects a step, and beyond ``end`` when it tries its first step size)."""
+
+    def __init__(self, progress: Callable[[float], None] | None, start: float, end: float, interval: float = 0.1):
+        self.progress, self.interval = progress, interval
+        self.sign = 1.0 if end >= start else -1.0
+        self.last_call, self.reached, self.end = float("-inf"), float(start) * self.sign, float(end) * self.sign
+
+    def __call__(self, t, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_call < self.interval:
+            return
+        self.last_call = now
+        t = float(t)
+        if self.reached < t * self.sign <= self.end or (force and t * self.sign > self.reached):
+            self.reached = t * self.sign
+            self.progress(t)
 
 
 def likely_cause(model: ModelFunction, t: float) -> str:
