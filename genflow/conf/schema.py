@@ -104,19 +104,24 @@ class TrainConfig:
 
 
 @dataclass
-class SampleConfig:
+class CheckpointRunConfig:
+    """What ``genflow sample`` and ``genflow eval`` share: a trained checkpoint and how to run it."""
     ckpt: str = MISSING
-    num_samples: int = MISSING
     batch_size: int = MISSING
     seed: int = MISSING
     use_ema: bool = MISSING
     device: str = MISSING
     trust_targets: Any = None
-    precision: str = "32-true"
     compile: bool = False
     compile_mode: str = "default"
     sampler: Any = None
     grid: Any = None
+
+
+@dataclass
+class SampleConfig(CheckpointRunConfig):
+    num_samples: int = MISSING
+    precision: str = "32-true"
     guidance: Any = None
 
 
@@ -127,16 +132,11 @@ class FidConfig:
 
 
 @dataclass
-class EvalConfig:
-    ckpt: str = MISSING
+class EvalConfig(CheckpointRunConfig):
     metric: str = MISSING
     num_points: int = MISSING
-    batch_size: int = MISSING
     split: str = MISSING
     fid: FidConfig = field(default_factory=FidConfig)
-    seed: int = MISSING
-    use_ema: bool = MISSING
-    device: str = MISSING
     trace: Optional[str] = MISSING
     noise: str = MISSING
     method: str = MISSING
@@ -144,11 +144,6 @@ class EvalConfig:
     rtol: float = MISSING
     atol: float = MISSING
     t_eps: Optional[float] = MISSING
-    trust_targets: Any = None
-    compile: bool = False
-    compile_mode: str = "default"
-    sampler: Any = None
-    grid: Any = None
     data: Any = None  # the data to evaluate on (null: the checkpoint's)
 
 
