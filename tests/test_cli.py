@@ -156,7 +156,7 @@ def test_help_lists_each_commands_own_groups_and_cfg_prints_the_config(genflow_m
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["train", "model=nope"], "model=nope is not an option; valid choices for model: ddpm, ffjord"),
+    (["train", "model=nope"], "model=nope is not an option; valid choices for model: ddpm, edm, ffjord"),
     (["train", "trainer.max_steps=abc"], "trainer.max_steps='abc': expected an integer"),
     (["sample", "ckpt=/nonexistent/last.ckpt"], "/nonexistent/last.ckpt"),
     (["sample"], "missing required value ckpt"),
