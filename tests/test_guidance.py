@@ -74,11 +74,14 @@ def test_classifier_guidance_with_the_exact_classifier_is_conditioning():
     assert abs((nearest_mode(x0) == 2).float().mean().item() - 0.2) < 0.03
 
 
+STEPS = 800  # training steps of the conditional DDPM
+
+
 def test_trained_conditional_model_follows_guidance():
     from test_trained_models import build, fit
 
     cfg, dm, module = build("ddpm", ["conditional=true", "path.num_steps=200"])
-    fit(cfg, module, dm, 2500)
+    fit(cfg, module, dm, STEPS)
     ref, ref_labels = dm.reference_labelled(4000)
     centres = torch.stack([ref[ref_labels == k].mean(0) for k in range(8)])
     sampler = AncestralSampler(progress=False)
@@ -87,5 +90,5 @@ def test_trained_conditional_model_follows_guidance():
         x, _ = module.generate(sampler, 800, model=ClassifierFreeGuidance(module.model_function(), torch.tensor(3),
                                                                           scale))
         hits[scale] = (torch.cdist(x, centres).argmin(1) == 3).float().mean().item()
-    # measured: ~0.13 unguided (1/8 of the mass), ~1.0 with guidance scale 3
+    # measured after 800 steps: 0.126 unguided (1/8 of the mass), 1.0 with guidance scale 3 (same after 2,500)
     assert hits[3.0] > 0.9 and hits[0.0] < 0.3, hits
