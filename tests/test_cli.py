@@ -177,10 +177,10 @@ def test_corrupted_checkpoint_is_one_line(tmp_path, genflow_main):
 
 
 def test_flow_matching_eval_nll_and_reflow(tmp_path, genflow_main):
-    small = ["net.hidden=32", "data.num_samples=1000", "num_samples=50", "plot_every_n_steps=0",
+    small = ["net.hidden=64", "data.num_samples=1000", "num_samples=50", "plot_every_n_steps=0",
              "progress_refresh_per_second=0"]
     run_ok(genflow_main, "train", "model=flow_matching", *small, "sampler.method=euler", "sampler.num_steps=10",
-           "trainer.max_steps=40")
+           "trainer.max_steps=200")
     teacher = find_run(tmp_path, "*flow_matching*")
     run_ok(genflow_main, "eval", f"ckpt={teacher}", "metric=nll", "num_points=100", "method=rk4", "num_steps=8")
     metrics = json.loads((find_run(tmp_path, "*_eval_nll") / "metrics.json").read_text())
@@ -202,15 +202,17 @@ def test_sampler_that_does_not_apply_is_one_line(tmp_path, genflow_main):
 
 
 def test_guidance_from_the_cli(tmp_path, tiny_run, genflow_main):
-    small = ["num_samples=50", "plot_every_n_steps=0", "path.num_steps=50",
+    small = ["plot_every_n_steps=0", "path.num_steps=50",
              "data.num_samples=1000", "net.hidden=32", "progress_refresh_per_second=0"]
-    run_ok(genflow_main, "train", "data=eight_gaussians", "conditional=true", *small, "trainer.max_steps=5")
+    run_ok(genflow_main, "train", "data=eight_gaussians", "conditional=true", *small, "trainer.max_steps=5",
+           "num_samples=50")
     conditional = find_run(tmp_path, "*ddpm_eight_gaussians")
     run_ok(genflow_main, "sample", f"ckpt={conditional}", "guidance=cfg", "guidance.scale=3", "guidance.label=[0,3]",
            "num_samples=50", "sampler=ancestral", "sampler.num_steps=5")
     data = np.load(find_run(tmp_path, "*_sample") / "samples.npz")
     assert data["x"].shape == (100, 2) and sorted(set(data["labels"].tolist())) == [0, 3]
-    run_ok(genflow_main, "train", "model=noisy_classifier", "data=eight_gaussians", *small, "trainer.max_steps=30")
+    run_ok(genflow_main, "train", "model=noisy_classifier", "data=eight_gaussians", *small, "trainer.max_steps=60",
+           "num_samples=200")
     classifier = find_run(tmp_path, "*noisy_classifier*")
     assert json.loads((classifier / "metrics.json").read_text())["accuracy_t0.01"] > 0.3
     run_ok(genflow_main, "sample", f"ckpt={conditional}", "guidance=classifier", f"guidance.classifier_ckpt={classifier}",
