@@ -46,16 +46,15 @@ def genflow_main(monkeypatch, capsys, tmp_path):
     return run
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """The directory of a 5-step DDPM run (50 noise levels) on moons made by ``genflow train`` (in this process), once per session."""
-    root = tmp_path_factory.mktemp("tiny_run")
+def train_once(root: Path, *args) -> Path:
+    """``genflow train <args> hydra.run.dir=run`` in this process, in ``root``, for a module- or session-scoped
+    fixture (no monkeypatch there); returns the run directory."""
     cwd, argv, env = os.getcwd(), sys.argv, {name: os.environ.get(name) for name, _ in IN_PROCESS_ENV}
     os.environ.update(dict(IN_PROCESS_ENV))
     sys.argv = ["genflow"]
     try:
         os.chdir(root)
-        code = call_main("train", *TINY_TRAIN, "path.num_steps=50", "hydra.run.dir=run")
+        code = call_main("train", *args, "hydra.run.dir=run")
     finally:
         os.chdir(cwd)
         sys.argv = argv
@@ -64,8 +63,15 @@ def tiny_run(tmp_path_factory) -> Path:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    assert code == 0, f"the tiny training run failed ({code})"
+    assert code == 0, f"genflow train {' '.join(args)} failed ({code})"
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The directory of a 5-step DDPM run (50 noise levels) on moons made by ``genflow train`` (in this process),
+    once per session."""
+    return train_once(tmp_path_factory.mktemp("tiny_run"), *TINY_TRAIN, "path.num_steps=50")
 
 
 def trained_anything(root: Path) -> bool:
