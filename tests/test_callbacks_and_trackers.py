@@ -3,25 +3,25 @@ experiment trackers get: final metrics in TensorBoard's hparams and the W&B summ
 group and tags from Hydra's choices."""
 
 import json
-import os
 
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import REPO, find_run, run_cli
+from cli_fixtures import genflow_main  # noqa: F401
+from conftest import find_run
 
 
-def test_a_callback_from_the_command_line_is_called(tmp_path, monkeypatch):
-    """``+callbacks.<name>._target_=...`` (here tests/cli_probes.py) runs with genflow's own callbacks and a
+def test_a_callback_from_the_command_line_is_called(tmp_path, genflow_main):
+    """``+callbacks.<name>._target_=...`` (here tests/cli_probes.py, importable as the tests folder is on the path) runs with genflow's own callbacks and a
     shipped option (``callbacks=early_stopping``); the checkpoint does not name the user's class."""
     from genflow.modules.loading import read_checkpoint
 
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO / "tests"), os.environ.get("PYTHONPATH")])))
     probe = tmp_path / "probe.json"
-    run_cli("train", "callbacks=early_stopping", "+callbacks.probe._target_=cli_probes.FileProbe",
+    code, _, err = genflow_main("train", "callbacks=early_stopping", "+callbacks.probe._target_=cli_probes.FileProbe",
             f"+callbacks.probe.path={probe}", "trainer.max_steps=3", "trainer.log_every_n_steps=1", "net.hidden=16",
             "num_samples=20", "plot_every_n_steps=0", "data.num_samples=500", "progress_refresh_per_second=0",
-            "path.num_steps=50", cwd=tmp_path)
+            "path.num_steps=50")
+    assert code == 0, err[-4000:]
     seen = json.loads(probe.read_text())
     assert seen["batches"] == 3
     names = seen["trainer_callbacks"]

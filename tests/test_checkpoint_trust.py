@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from cli_fixtures import genflow_main  # noqa: F401
 from genflow.app.checkpoints import AtomicCheckpointIO
 from genflow.errors import UserError
 from genflow.modules.integrity import weights_digest
@@ -134,13 +134,13 @@ def test_a_checkpoint_without_checksum_loads_as_unverified(caplog):
     assert "unverified" in caplog.text
 
 
-def test_the_cli_refuses_a_damaged_or_hostile_checkpoint_in_one_line(good, tmp_path):
+def test_the_cli_refuses_a_damaged_or_hostile_checkpoint_in_one_line(good, tmp_path, genflow_main):
     marker = tmp_path / "PWNED"
     cases = [(flip_a_weight_byte(good, tmp_path / "flipped.ckpt"), "damaged"),
              (rewrite(good, tmp_path / "evil.ckpt", lambda c: c.update(extra=Payload(marker))), "GLOBAL posix.system")]
     for path, needle in cases:
-        proc = run_cli("sample", f"ckpt={path}", "num_samples=10", cwd=tmp_path, check=False)
-        err = proc.stderr.strip()
-        assert proc.returncode == 2 and needle in err and len(err.splitlines()) == 1, err
-        assert "Traceback" not in proc.stderr
+        code, _, stderr = genflow_main("sample", f"ckpt={path}", "num_samples=10")
+        err = stderr.strip()
+        assert code == 2 and needle in err and len(err.splitlines()) == 1, err
+        assert "Traceback" not in stderr
     assert not marker.exists() and not list(tmp_path.glob("outputs/*/*/samples.npz"))

@@ -11,32 +11,18 @@ import numpy as np
 import pytest
 import torch
 
+from cli_fixtures import TINY_TRAIN, genflow_main, tiny_run, trained_anything  # noqa: F401
 from conftest import find_run, run_cli
 
-TINY = ["trainer.max_steps=30", "num_samples=200", "plot_every_n_steps=20", "checkpoint_every_n_steps=20",
-        "path.num_steps=50", "data.num_samples=2000", "trainer.log_every_n_steps=10"]
+TINY = ["trainer.max_steps=10", "num_samples=200", "plot_every_n_steps=5", "checkpoint_every_n_steps=5",
+        "path.num_steps=50", "data.num_samples=500", "trainer.log_every_n_steps=5", "net.hidden=16"]
 
 
-@pytest.fixture
-def genflow_main(monkeypatch, capsys, tmp_path):
-    """``genflow <args>`` in this process, for what Hydra answers before any job runs (errors, --help,
-    --cfg): returns (exit code, stdout, stderr)."""
-    from genflow.app.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["genflow"])
-    for name, value in (("HYDRA_FULL_ERROR", "0"), ("GENFLOW_ONE_LINE_ERRORS", "1"), ("GENFLOW_HOST_TUNING", "0")):
-        monkeypatch.setenv(name, value)
-
-    def run(*args):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+def run_ok(genflow_main, *args):
+    """``genflow <args>`` in this process; fails the test with its stderr unless it exits 0."""
+    code, out, err = genflow_main(*args)
+    assert code == 0, f"genflow {' '.join(args)} failed ({code}):\n{err[-4000:]}"
+    return out, err
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +36,10 @@ def trained_run(tmp_path_factory):
 def test_train_leaves_checkpoint_picture_metrics_and_config(trained_run):
     _, run = trained_run
     for name in ("checkpoints/last.ckpt", "samples.png", "metrics.json", "metrics.csv", "config.yaml",
-                 "samples/step_0000020.png"):
+                 "samples/step_0000005.png"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["step"] == 30 and metrics["nfe"] == 50
+    assert metrics["step"] == 10 and metrics["nfe"] == 50
     assert np.isfinite(metrics["sliced_wasserstein"])
     ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
     assert ckpt["genflow"]["config"]["data"]["name"] == "moons" and "ema.module.net.body.0.weight" in ckpt["state_dict"]
@@ -76,24 +62,23 @@ def test_sample_writes_samples_and_picture(trained_run):
     assert (out / "samples.png").stat().st_size > 1000
 
 
-def test_sample_accepts_a_run_directory_and_the_trained_sampler(trained_run):
-    root, run = trained_run
-    run_cli("sample", f"ckpt={run}", "num_samples=50", cwd=root)
-    assert np.load(find_run(root, "*_sample") / "samples.npz")["x"].shape == (50, 2)
+def test_sample_accepts_a_run_directory_and_the_trained_sampler(tiny_run, genflow_main, tmp_path):
+    run_ok(genflow_main, "sample", f"ckpt={tiny_run}", "num_samples=50")
+    data = np.load(find_run(tmp_path, "*_sample") / "samples.npz")
+    assert data["x"].shape == (50, 2) and int(data["nfe"]) == 50  # the trained sampler: path.num_steps=50 ancestral
 
 
-def test_sample_and_eval_run_on_the_chosen_device(trained_run):
-    root, run = trained_run
-    run_cli("sample", f"ckpt={run}", "num_samples=20", "device=cpu", cwd=root)
-    assert json.loads((find_run(root, "*_sample") / "metrics.json").read_text())["device"] == "cpu"
+def test_sample_and_eval_run_on_the_chosen_device(tiny_run, genflow_main, tmp_path):
+    run_ok(genflow_main, "sample", f"ckpt={tiny_run}", "num_samples=20", "device=cpu")
+    assert json.loads((find_run(tmp_path, "*_sample") / "metrics.json").read_text())["device"] == "cpu"
     bad = [("device=tpu", "choose one of auto, cpu, cuda, cuda:N, mps")]
     if not torch.cuda.is_available():
         bad.append(("device=cuda", "no CUDA GPU is visible to PyTorch; use device=cpu or device=auto"))
     for command in ("sample", "eval"):
         for arg, needle in bad:
-            proc = run_cli(command, f"ckpt={run}", arg, cwd=root, check=False)
-            err = proc.stderr.strip()
-            assert proc.returncode == 2 and needle in err and len(err.splitlines()) == 1, err
+            code, _, err = genflow_main(command, f"ckpt={tiny_run}", arg)
+            err = err.strip()
+            assert code == 2 and needle in err and len(err.splitlines()) == 1, err
 
 
 def test_a_redirected_sample_run_writes_a_small_log(trained_run):
@@ -116,23 +101,23 @@ def test_python_api_draws_what_genflow_sample_draws(trained_run):
     np.testing.assert_array_equal(x.numpy(), x_cli)
 
 
-def test_eval_refuses_a_data_file_of_another_shape_in_one_line(trained_run, tmp_path):
-    root, run = trained_run
+def test_eval_refuses_a_data_file_of_another_shape_in_one_line(tiny_run, genflow_main, tmp_path):
     np.save(tmp_path / "points3d.npy", np.zeros((10, 3)))
-    proc = run_cli("eval", f"ckpt={run}", "metric=nll", "data=file", f"data.path={tmp_path / 'points3d.npy'}",
-                   cwd=root, check=False)
-    err = proc.stderr.strip()
-    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    code, _, err = genflow_main("eval", f"ckpt={tiny_run}", "metric=nll", "data=file",
+                                f"data.path={tmp_path / 'points3d.npy'}")
+    err = err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
     assert "holds examples of shape (3,), but the checkpoint's model takes shape (2,)" in err
 
 
-def test_user_file_data_round_trips_units(tmp_path):
+def test_user_file_data_round_trips_units(tmp_path, genflow_main):
     pts = np.random.default_rng(0).normal(size=(3000, 2)) * [10.0, 0.5] + [100.0, -7.0]
     np.save(tmp_path / "points.npy", pts)
-    run_cli("train", "data=file", f"data.path={tmp_path / 'points.npy'}", *TINY[:4], "path.num_steps=50",
-            "trainer.max_steps=300", cwd=tmp_path)
+    run_ok(genflow_main, "train", "data=file", f"data.path={tmp_path / 'points.npy'}", "num_samples=50",
+           "plot_every_n_steps=0", "path.num_steps=50", "trainer.max_steps=200",
+           "progress_refresh_per_second=0")
     run = find_run(tmp_path)
-    run_cli("sample", f"ckpt={run}", "num_samples=2000", cwd=tmp_path)
+    run_ok(genflow_main, "sample", f"ckpt={run}", "num_samples=2000")
     x = np.load(find_run(tmp_path, "*_sample") / "samples.npz")["x"]
     assert abs(x[:, 0].mean() - 100) < 3 and abs(x[:, 1].mean() + 7) < 0.3
     assert 5 < x[:, 0].std() < 15 and 0.25 < x[:, 1].std() < 0.75
@@ -165,12 +150,26 @@ def test_help_lists_each_commands_own_groups_and_cfg_prints_the_config(genflow_m
     (["train", "path.num_steps=4"], "path.num_steps=4 is too few for this schedule"),
     (["train", "model=ffjord", "sampler=annealed_langevin"], "does not apply to a continuous normalizing flow"),
 ])
-def test_bad_input_is_one_line_without_traceback(tmp_path, args, needle):
+def test_bad_input_is_one_line_without_traceback(tmp_path, genflow_main, args, needle):
+    code, _, err = genflow_main(*args)
+    assert code == 2, err
+    err = err.strip()
+    assert needle in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert not trained_anything(tmp_path), "refused only after training"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "model=nope"], "model=nope is not an option; valid choices for model: ddpm, edm, ffjord"),
+    (["train", "path.num_steps=4"], "path.num_steps=4 is too few for this schedule"),
+])
+def test_the_console_script_refuses_in_one_line_with_exit_code_2(tmp_path, args, needle):
+    """The real ``python -m genflow``: a Hydra refusal and one of genflow's own, before training."""
     proc = run_cli(*args, cwd=tmp_path, check=False)
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
-    assert needle in err and "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
+    assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not trained_anything(tmp_path)
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -199,58 +198,65 @@ def test_hydra_refuses_bad_overrides_in_one_line(genflow_main, args, needle):
     assert not out
 
 
-def test_corrupted_checkpoint_is_one_line(tmp_path):
+def test_corrupted_checkpoint_is_one_line(tmp_path, genflow_main):
     (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
-    proc = run_cli("sample", f"ckpt={tmp_path / 'bad.ckpt'}", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "not a readable checkpoint" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    code, _, err = genflow_main("sample", f"ckpt={tmp_path / 'bad.ckpt'}")
+    assert code == 2 and "not a readable checkpoint" in err
+    assert len(err.strip().splitlines()) == 1
 
 
-def test_flow_matching_eval_nll_and_reflow(tmp_path):
-    run_cli("train", "model=flow_matching", *TINY[:4], "trainer.log_every_n_steps=10", "data.num_samples=2000",
-            "sampler.method=euler", "sampler.num_steps=10", "trainer.max_steps=100", cwd=tmp_path)
+def test_flow_matching_eval_nll_and_reflow(tmp_path, genflow_main):
+    small = ["net.hidden=64", "data.num_samples=1000", "num_samples=50", "plot_every_n_steps=0",
+             "progress_refresh_per_second=0"]
+    run_ok(genflow_main, "train", "model=flow_matching", *small, "sampler.method=euler", "sampler.num_steps=10",
+           "trainer.max_steps=200")
     teacher = find_run(tmp_path, "*flow_matching*")
-    run_cli("eval", f"ckpt={teacher}", "metric=nll", "num_points=200", cwd=tmp_path)
+    run_ok(genflow_main, "eval", f"ckpt={teacher}", "metric=nll", "num_points=100", "method=rk4", "num_steps=8")
     metrics = json.loads((find_run(tmp_path, "*_eval_nll") / "metrics.json").read_text())
     assert metrics["nll_nats"] < metrics["prior_nll_nats"] and metrics["nfe"] > 0
-    run_cli("train", "model=rectified_flow", f"teacher={teacher}", "reflow.num_pairs=512", "reflow.method=euler",
-            "reflow.num_steps=10", *TINY[:4], "sampler.method=euler", "sampler.num_steps=5", cwd=tmp_path)
+    run_ok(genflow_main, "train", "model=rectified_flow", f"teacher={teacher}", "reflow.num_pairs=128",
+           "reflow.method=euler", "reflow.num_steps=4", *small, "trainer.max_steps=5", "sampler.method=euler",
+           "sampler.num_steps=5")
     student = find_run(tmp_path, "*rectified_flow*")
     assert (student / "checkpoints/last.ckpt").is_file()
     assert json.loads((student / "metrics.json").read_text())["nfe"] == 5
 
 
-def test_sampler_that_does_not_apply_is_one_line(tmp_path):
-    run_cli("train", "model=ffjord", "trainer.max_steps=2", "num_samples=20", "model.objective.num_steps=2",
-            "plot_every_n_steps=0", cwd=tmp_path)
-    proc = run_cli("sample", f"ckpt={find_run(tmp_path)}", "sampler=euler_maruyama", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "use sampler=pf_ode" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+def test_sampler_that_does_not_apply_is_one_line(tmp_path, genflow_main):
+    run_ok(genflow_main, "train", "model=ffjord", "trainer.max_steps=2", "num_samples=20", "model.objective.num_steps=2",
+           "plot_every_n_steps=0", "net.hidden=16", "data.num_samples=500", "progress_refresh_per_second=0")
+    code, _, err = genflow_main("sample", f"ckpt={find_run(tmp_path)}", "sampler=euler_maruyama")
+    assert code == 2 and "use sampler=pf_ode" in err
+    assert len(err.strip().splitlines()) == 1
 
 
-def test_guidance_from_the_cli(tmp_path, trained_run):
-    _, unconditional = trained_run
-    run_cli("train", "data=eight_gaussians", "conditional=true", *TINY, cwd=tmp_path)
+def test_guidance_from_the_cli(tmp_path, tiny_run, genflow_main):
+    small = ["plot_every_n_steps=0", "path.num_steps=50",
+             "data.num_samples=1000", "net.hidden=32", "progress_refresh_per_second=0"]
+    run_ok(genflow_main, "train", "data=eight_gaussians", "conditional=true", *small, "trainer.max_steps=5",
+           "num_samples=50")
     conditional = find_run(tmp_path, "*ddpm_eight_gaussians")
-    run_cli("sample", f"ckpt={conditional}", "guidance=cfg", "guidance.scale=3", "guidance.label=[0,3]",
-            "num_samples=50", "sampler=ancestral", "sampler.num_steps=5", cwd=tmp_path)
+    run_ok(genflow_main, "sample", f"ckpt={conditional}", "guidance=cfg", "guidance.scale=3", "guidance.label=[0,3]",
+           "num_samples=50", "sampler=ancestral", "sampler.num_steps=5")
     data = np.load(find_run(tmp_path, "*_sample") / "samples.npz")
     assert data["x"].shape == (100, 2) and sorted(set(data["labels"].tolist())) == [0, 3]
-    run_cli("train", "model=noisy_classifier", "data=eight_gaussians", *TINY, cwd=tmp_path)
+    run_ok(genflow_main, "train", "model=noisy_classifier", "data=eight_gaussians", *small, "trainer.max_steps=60",
+           "num_samples=200")
     classifier = find_run(tmp_path, "*noisy_classifier*")
     assert json.loads((classifier / "metrics.json").read_text())["accuracy_t0.01"] > 0.3
-    run_cli("sample", f"ckpt={conditional}", "guidance=classifier", f"guidance.classifier_ckpt={classifier}",
-            "guidance.label=2", "num_samples=40", "sampler=ancestral", "sampler.num_steps=5", cwd=tmp_path)
+    run_ok(genflow_main, "sample", f"ckpt={conditional}", "guidance=classifier", f"guidance.classifier_ckpt={classifier}",
+           "guidance.label=2", "num_samples=40", "sampler=ancestral", "sampler.num_steps=5")
     assert np.load(find_run(tmp_path, "*_sample") / "samples.npz")["x"].shape == (40, 2)
-    for args, needle in (([f"ckpt={unconditional}", "guidance=cfg"], "needs a conditional model"),
+    for args, needle in (([f"ckpt={tiny_run}", "guidance=cfg"], "needs a conditional model"),
                          ([f"ckpt={conditional}", "guidance=cfg", "guidance.label=8"], "outside the data set's classes")):
-        proc = run_cli("sample", *args, cwd=tmp_path, check=False)
-        assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        code, _, err = genflow_main("sample", *args)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_multirun_sweep_writes_one_run_per_job(tmp_path):
     run_cli("train", "-m", "model=ddpm,flow_matching", "data=moons", "trainer.max_steps=10", "num_samples=50",
-            "plot_every_n_steps=0", "sampler.num_steps=5", cwd=tmp_path)
+            "plot_every_n_steps=0", "sampler.num_steps=5", "net.hidden=16", "data.num_samples=500",
+            "progress_refresh_per_second=0", cwd=tmp_path)
     jobs = sorted(p.name for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir())
     assert [j.split("_", 1)[1] for j in jobs] == ["ddpm_moons", "flow_matching_moons"], jobs
     for ckpt in (tmp_path / "outputs" / "multirun").glob("*/*/*/checkpoints/last.ckpt"):
@@ -293,7 +299,7 @@ def test_a_users_config_dir_and_search_path(tmp_path, genflow_main):
     code, _, err = genflow_main("train", "--config-dir", str(tmp_path / "my_conf"), "net=wid")
     assert code == 2 and "valid choices for net: mlp, unet_ddpm_cifar10, unet_small, wide" in err
     tiny = [a for a in SWEEP_TINY if not a.startswith("net.")]
-    run_cli("train", "--config-dir", "my_conf", "net=wide", *tiny, "path.num_steps=50", cwd=tmp_path)
+    run_ok(genflow_main, "train", "--config-dir", "my_conf", "net=wide", *tiny, "path.num_steps=50")
     run = find_run(tmp_path)
     assert "hidden: 24" in (run / "config.yaml").read_text()
     assert json.loads((run / "metrics.json").read_text())["step"] == 5
@@ -399,14 +405,14 @@ def test_job_report_records_each_job_and_summarizes_the_sweep(tmp_path, capsys):
     assert single_run.value.code == 1 and capsys.readouterr().err == "genflow: error: loss is nan\n"
 
 
-def test_edm_trains_on_moons_from_the_cli(tmp_path):
+def test_edm_trains_on_moons_from_the_cli(tmp_path, genflow_main):
     """genflow train model=edm: the preconditioned x0 network on EDM's path, its PF-ODE on the Karras grid; the
     checkpoint restores the preconditioning and samples with another of the existing samplers."""
     from genflow.modules.loading import load_module
     from genflow.samplers.ddim import DDIMSampler
 
-    run_cli("train", "model=edm", "data=moons", "trainer.max_steps=20", "net.hidden=16", "num_samples=200",
-            "plot_every_n_steps=0", "data.num_samples=2000", cwd=tmp_path)
+    run_ok(genflow_main, "train", "model=edm", "data=moons", "trainer.max_steps=20", "net.hidden=16", "num_samples=200",
+           "plot_every_n_steps=0", "data.num_samples=500", "progress_refresh_per_second=0")
     run = find_run(tmp_path, "*edm_moons")
     config = (run / "config.yaml").read_text()
     assert "preconditioning: edm" in config and "KarrasGrid" in config and "weighting: edm" in config

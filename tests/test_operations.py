@@ -3,22 +3,33 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import lightning as L
 import pytest
 import torch
 from torch.multiprocessing.spawn import ProcessExitedException
 
+from cli_fixtures import genflow_main  # noqa: F401
 from conftest import REPO, find_run, run_cli
 from genflow.app.checkpoints import AtomicCheckpointIO
 from genflow.app.compose import quiet_trainer
 from genflow.data.toy import ToyDataModule
 from genflow.data.vector import ShuffledBatches
 
-SMALL = ["data.num_samples=2000", "data.batch_size=64", "path.num_steps=50", "num_samples=100", "net.hidden=64",
-         "plot_every_n_steps=0", "trainer.log_every_n_steps=1"]
+SMALL = ["data.num_samples=640", "data.batch_size=64", "path.num_steps=50", "num_samples=50", "net.hidden=32",
+         "plot_every_n_steps=0", "trainer.log_every_n_steps=1", "progress_refresh_per_second=0"]
+
+
+def run_in(genflow_main, cwd, *args):
+    """``genflow <args>`` in this process, in ``cwd``; fails the test unless it exits 0."""
+    here = os.getcwd()
+    cwd.mkdir(exist_ok=True)
+    os.chdir(cwd)
+    try:
+        code, _, err = genflow_main(*args)
+    finally:
+        os.chdir(here)
+    assert code == 0, f"genflow {' '.join(args)} failed ({code}):\n{err[-4000:]}"
 
 
 def losses(run):
@@ -26,48 +37,39 @@ def losses(run):
         return {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
 
 
-def test_resume_repeats_the_uninterrupted_run(tmp_path):
-    """40 steps in one go vs 20 steps, then resume=<run> to 40: the same losses step by step, the
-    same final weights. Epochs are 31 batches, so the resume lands mid-epoch."""
+def test_resume_repeats_the_uninterrupted_run(tmp_path, genflow_main):
+    """16 steps in one go vs 8 steps, then resume=<run> to 16: the same losses step by step, the
+    same final weights. Epochs are 10 batches, so the resume lands mid-epoch and crosses an epoch's end."""
     whole, part = tmp_path / "whole", tmp_path / "part"
-    run_cli("train", *SMALL, "trainer.max_steps=40", "checkpoint_every_n_steps=20", cwd=whole.mkdir() or whole)
-    run_cli("train", *SMALL, "trainer.max_steps=20", "checkpoint_every_n_steps=20", cwd=part.mkdir() or part)
+    run_in(genflow_main, whole, "train", *SMALL, "trainer.max_steps=16", "checkpoint_every_n_steps=8")
+    run_in(genflow_main, part, "train", *SMALL, "trainer.max_steps=8", "checkpoint_every_n_steps=8")
     first = find_run(part)
-    run_cli("train", *SMALL, "trainer.max_steps=40", f"resume={first}", cwd=part)
+    run_in(genflow_main, part, "train", *SMALL, "trainer.max_steps=16", f"resume={first}")
     resumed = [r for r in (part / "outputs").glob("*/*") if r != first][0]
     a, b = losses(find_run(whole)), {**losses(first), **losses(resumed)}
-    assert sorted(b) == sorted(a) and len(a) == 40
+    assert sorted(b) == sorted(a) and len(a) == 16
     assert max(abs(a[s] - b[s]) for s in a) < 1e-5, [(s, a[s], b[s]) for s in a if abs(a[s] - b[s]) >= 1e-5]
     wa = torch.load(find_run(whole) / "checkpoints/last.ckpt", weights_only=False)
     wb = torch.load(resumed / "checkpoints/last.ckpt", weights_only=False)
-    assert wb["global_step"] == wa["global_step"] == 40
+    assert wb["global_step"] == wa["global_step"] == 16
     for key, value in wa["state_dict"].items():
         assert torch.allclose(value, wb["state_dict"][key], atol=1e-5), key
 
 
-NAN_AT_STEP_7 = """
-import sys
-import genflow.objectives as o
-call = o.DenoisingObjective.__call__
-count = [0]
-def poisoned(self, *args, **kwargs):
-    count[0] += 1
-    loss = call(self, *args, **kwargs)
-    return loss * float("nan") if count[0] == 8 else loss
-o.DenoisingObjective.__call__ = poisoned
-from genflow.app.cli import main
-sys.argv = ["genflow", *sys.argv[1:]]
-main()
-"""
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, genflow_main, monkeypatch):
+    import genflow.objectives as objectives
 
+    call, count = objectives.DenoisingObjective.__call__, [0]
 
-def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-c", NAN_AT_STEP_7, "train", *SMALL, "trainer.max_steps=20",
-                           "checkpoint_every_n_steps=5"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    err = proc.stderr.strip().splitlines()
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    def poisoned(self, *args, **kwargs):
+        count[0] += 1
+        loss = call(self, *args, **kwargs)
+        return loss * float("nan") if count[0] == 8 else loss
+
+    monkeypatch.setattr(objectives.DenoisingObjective, "__call__", poisoned)
+    code, _, stderr = genflow_main("train", *SMALL, "trainer.max_steps=10", "checkpoint_every_n_steps=5")
+    err = stderr.strip().splitlines()
+    assert code == 1 and "Traceback" not in stderr, stderr[-2000:]
     assert "loss is nan at step 7" in err[-1] and "last good checkpoint" in err[-1]
     ckpt = torch.load(find_run(tmp_path) / "checkpoints/last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 5
@@ -143,27 +145,28 @@ def test_ddp_ranks_train_on_disjoint_shards(tmp_path):
     assert not set(ranks[0]) & set(ranks[1])
 
 
-def test_ddp_from_the_cli_two_processes_on_cpu(tmp_path):
+def test_ddp_from_the_cli_two_processes_on_cpu(tmp_path, genflow_main):
     proc = run_cli("train", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.max_steps=6",
-                   *SMALL, "checkpoint_every_n_steps=3", cwd=tmp_path, timeout=600)
+                   *SMALL, "net.hidden=16", "checkpoint_every_n_steps=3", cwd=tmp_path, timeout=600)
     runs = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
     assert len(runs) == 1, runs  # one run directory, shared by both ranks
     run = runs[0]
     assert json.loads((run / "metrics.json").read_text())["step"] == 6
-    run_cli("sample", f"ckpt={run}", "num_samples=50", cwd=tmp_path)
+    assert genflow_main("sample", f"ckpt={run}", "num_samples=50")[0] == 0
     assert proc.returncode == 0
 
 
-def test_num_samples_must_be_positive(tmp_path):
-    proc = run_cli("sample", "ckpt=whatever.ckpt", "num_samples=0", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "num_samples=0 must be a positive integer" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+def test_num_samples_must_be_positive(genflow_main):
+    code, _, err = genflow_main("sample", "ckpt=whatever.ckpt", "num_samples=0")
+    assert code == 2 and "num_samples=0 must be a positive integer" in err
+    assert len(err.strip().splitlines()) == 1
 
 
-def test_tensorboard_gets_loss_learning_rate_pictures_and_config(tmp_path):
+def test_tensorboard_gets_loss_learning_rate_pictures_and_config(tmp_path, genflow_main):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run_cli("train", "logger=tensorboard", *SMALL, "trainer.max_steps=20", "plot_every_n_steps=10", cwd=tmp_path)
+    small = [a for a in SMALL if not a.startswith("plot_every")]
+    run_in(genflow_main, tmp_path, "train", "logger=tensorboard", *small, "trainer.max_steps=4", "plot_every_n_steps=2")
     run = find_run(tmp_path)
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
@@ -173,20 +176,21 @@ def test_tensorboard_gets_loss_learning_rate_pictures_and_config(tmp_path):
     assert "model" in (run / "tensorboard" / "hparams.yaml").read_text()
 
 
-def test_wandb_logger_runs_disabled_in_tests(tmp_path):
-    run_cli("train", "logger=wandb", *SMALL, "trainer.max_steps=5", cwd=tmp_path)
+def test_wandb_logger_runs_disabled_in_tests(tmp_path, genflow_main):
+    run_in(genflow_main, tmp_path, "train", "logger=wandb", *SMALL, "trainer.max_steps=5")
     assert (find_run(tmp_path) / "checkpoints/last.ckpt").is_file()
 
 
-def test_joblib_launcher_and_optuna_sweep(tmp_path):
-    tiny = [a for a in SMALL if not a.startswith("path.")] + ["trainer.max_steps=10", "checkpoint_every_n_steps=10"]
+def test_joblib_launcher_and_optuna_sweep(tmp_path, genflow_main):
+    tiny = [a for a in SMALL if not a.startswith(("path.", "net."))] + ["trainer.max_steps=5", "net.hidden=16",
+                                                                        "checkpoint_every_n_steps=5"]
     run_cli("train", "-m", "hydra/launcher=parallel", "model=ddpm,flow_matching", *tiny, cwd=tmp_path)
     jobs = sorted(p.name for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir())
     assert [j.split("_", 1)[1] for j in jobs] == ["ddpm_moons", "flow_matching_moons"], jobs
     summary = json.loads(next((tmp_path / "outputs" / "multirun").glob("*/*/sweep_summary.json")).read_text())
     assert [(r["num"], r["status"]) for r in summary] == [(0, "completed"), (1, "completed")]  # from the workers
     (tmp_path / "optuna").mkdir()
-    run_cli("train", "-m", "sweep=tune_lr", "hydra.sweeper.n_trials=2", *tiny, cwd=tmp_path / "optuna")
+    run_in(genflow_main, tmp_path / "optuna", "train", "-m", "sweep=tune_lr", "hydra.sweeper.n_trials=2", *tiny)
     best = list((tmp_path / "optuna" / "outputs" / "multirun").glob("*/*/optimization_results.yaml"))
     assert best and "best_value" in best[0].read_text()
 

@@ -41,13 +41,13 @@ def test_the_same_run_resumes_and_a_new_learning_rate_is_applied(tiny_ckpt, capl
     assert path == str(tiny_ckpt) and callbacks == []
     with caplog.at_level("INFO", logger="genflow.app.train"):
         _, callbacks = prepare_resume(str(tiny_ckpt), current("model.lr=5e-4", "trainer.max_steps=4"), (2,))
-    assert "applied: model.lr 0.002 -> 0.0005, trainer.max_steps" in caplog.text
+    assert "applied: model.lr 0.02 -> 0.0005, trainer.max_steps" in caplog.text
     _, dm, module = build_run([*TINY, "model.lr=5e-4"])
     stored = torch.load(tiny_ckpt, weights_only=True)["optimizer_states"][0]["param_groups"][0]
     trainer = quiet_trainer(4, callbacks=callbacks)
     trainer.fit(module, datamodule=dm, ckpt_path=str(tiny_ckpt))
     group = trainer.optimizers[0].param_groups[0]
-    assert stored["initial_lr"] == 2e-3 and group["initial_lr"] == pytest.approx(5e-4)
+    assert stored["initial_lr"] == 2e-2 and group["initial_lr"] == pytest.approx(5e-4)
     assert group["lr"] == pytest.approx(5e-4 * 5 / 100)  # after 4 steps of the 100-step warm-up, at the new rate
 
 

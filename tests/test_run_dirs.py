@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import yaml
 
-from conftest import run_cli
+from cli_fixtures import genflow_main  # noqa: F401
 from genflow.app import rundir
 from genflow.app.loggers import CSVLogger
 
@@ -42,14 +42,14 @@ def test_concurrent_sample_runs_keep_both_outputs(tiny_ckpt, tmp_path):
     assert a.shape == b.shape == (20, 2) and not np.allclose(a, b)  # two seeds, two files
 
 
-def test_an_explicit_directory_holding_a_run_is_refused_untouched(tiny_ckpt, tmp_path):
+def test_an_explicit_directory_holding_a_run_is_refused_untouched(tiny_ckpt, tmp_path, genflow_main):
     run = tmp_path / "run"
     (run / ".hydra").mkdir(parents=True)
     (run / ".hydra" / "config.yaml").write_text("earlier: run\n")
     (run / "samples.npz").write_bytes(b"earlier samples")
-    proc = run_cli("sample", f"ckpt={tiny_ckpt}", f"hydra.run.dir={run}", cwd=tmp_path, check=False)
-    err = proc.stderr.strip()
-    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    code, _, err = genflow_main("sample", f"ckpt={tiny_ckpt}", f"hydra.run.dir={run}")
+    err = err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
     assert "already holds a run (.hydra, samples.npz)" in err
     assert (run / ".hydra" / "config.yaml").read_text() == "earlier: run\n"
     assert (run / "samples.npz").read_bytes() == b"earlier samples"
@@ -78,15 +78,16 @@ def test_keep_earlier_config(tmp_path):
     assert not config.exists() and (tmp_path / "config.1.yaml").read_text() == "a: 1\n"
 
 
-def test_resuming_into_its_own_directory_appends_and_applies_the_new_learning_rate(tmp_path):
+def test_resuming_into_its_own_directory_appends_and_applies_the_new_learning_rate(tmp_path, genflow_main):
     """...and a resume that is refused (another network) leaves the run's files as they were."""
     small = ["data.num_samples=500", "data.batch_size=64", "path.num_steps=50", "num_samples=50", "net.hidden=16",
-             "plot_every_n_steps=0", "trainer.log_every_n_steps=1", "progress_refresh_per_second=0"]
+             "plot_every_n_steps=0", "trainer.log_every_n_steps=1", "progress_refresh_per_second=0",
+             "model.lr_schedule=constant"]  # the warm-up alone: lr * (step + 1) / 100
     run = tmp_path / "run"
-    run_cli("train", *small, "trainer.max_steps=6", f"hydra.run.dir={run}", cwd=tmp_path)
-    proc = run_cli("train", *small, "trainer.max_steps=12", f"hydra.run.dir={run}", f"resume={run}",
-                   "model.lr=1e-3", cwd=tmp_path)
-    assert "applied: model.lr 0.002 -> 0.001, trainer.max_steps 6 -> 12" in proc.stdout + proc.stderr
+    assert genflow_main("train", *small, "trainer.max_steps=6", "model.lr=2e-3", f"hydra.run.dir={run}")[0] == 0
+    code, out, err = genflow_main("train", *small, "trainer.max_steps=12", f"hydra.run.dir={run}", f"resume={run}",
+                                  "model.lr=1e-3")
+    assert code == 0 and "applied: model.lr 0.002 -> 0.001, trainer.max_steps 6 -> 12" in out + err, err[-2000:]
     with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     losses = {int(r["step"]) for r in rows if r.get("train/loss")}
@@ -96,8 +97,7 @@ def test_resuming_into_its_own_directory_appends_and_applies_the_new_learning_ra
     assert yaml.safe_load((run / "config.1.yaml").read_text())["model"]["lr"] == 0.002
     assert yaml.safe_load((run / "config.yaml").read_text())["model"]["lr"] == 0.001
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix in (".yaml", ".csv", ".json")}
-    refused = run_cli("train", *small, "net.hidden=32", f"hydra.run.dir={run}", f"resume={run}", cwd=tmp_path,
-                      check=False)
-    assert refused.returncode == 2 and "is another run: net.hidden 16 -> 32" in refused.stderr
+    code, _, err = genflow_main("train", *small, "net.hidden=32", f"hydra.run.dir={run}", f"resume={run}")
+    assert code == 2 and "is another run: net.hidden 16 -> 32" in err
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix in (".yaml", ".csv", ".json")} \
         == before  # a refused resume leaves the run as it was

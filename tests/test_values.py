@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from cli_fixtures import genflow_main, trained_anything  # noqa: F401
 from genflow.app.compose import build_run, compose_config, quiet_trainer
 from genflow.app.values import check_eval_values, check_sample_values, check_train_values
 from genflow.data.files import read_vectors
@@ -119,12 +119,12 @@ def test_n_by_1_data_trains_samples_and_plots(tmp_path):
     assert plot_samples(x, tmp_path / "samples.png", dm.reference(200)).stat().st_size > 1000
 
 
-def test_a_bad_data_file_from_the_cli_is_one_line_before_training(tmp_path):
+def test_a_bad_data_file_from_the_cli_is_one_line_before_training(tmp_path, genflow_main):
     np.save(tmp_path / "bad.npy", np.array([[0.0, 1.0], [2.0, np.inf], [1.0, 1.0]]))
-    proc = run_cli("train", "data=file", f"data.path={tmp_path / 'bad.npy'}", cwd=tmp_path, check=False)
-    err = proc.stderr.strip()
-    assert proc.returncode == 2 and len(err.splitlines()) == 1 and "row 1 (counting from 0)" in err, err
-    assert not list(tmp_path.glob("outputs/*/*/checkpoints"))
+    code, _, err = genflow_main("train", "data=file", f"data.path={tmp_path / 'bad.npy'}")
+    err = err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "row 1 (counting from 0)" in err, err
+    assert not list(tmp_path.glob("outputs/*/*/checkpoints")) and not trained_anything(tmp_path)
 
 
 def test_a_cifar10_batch_that_would_run_code_is_refused(tmp_path):
