@@ -33,7 +33,9 @@ def run_cli(*args, cwd, timeout=300, check=True):
 
 
 def find_run(root: Path, pattern: str = "*") -> Path:
-    runs = sorted(p for p in (root / "outputs").glob(f"*/{pattern}") if p.is_dir())
+    """The newest run directory under root/outputs (by last write: runs started in the same second are
+    <time>_... and <time>-2_..., which do not sort by name in the order they were made)."""
+    runs = sorted((p for p in (root / "outputs").glob(f"*/{pattern}") if p.is_dir()), key=lambda p: p.stat().st_mtime_ns)
     assert runs, f"no run directory under {root / 'outputs'}"
     return runs[-1]
 

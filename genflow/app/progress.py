@@ -95,13 +95,13 @@ class ThrottledProgressBar(RichProgressBar):
 
 class StepProgress:
     """The progress of a long step outside training (sampling, an ODE likelihood, reflow pairs, feature
-    extraction) on stderr. On a terminal a rich bar redrawn at most ``refresh_per_second`` times a second:
+    extraction). On a terminal a rich bar on stderr, redrawn at most ``refresh_per_second`` times a second:
 
         sampling ddim ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 45% batch 1/2 t=0.551 0:00:03 0:00:04
 
     elsewhere (a file, a pipe, a scheduler's log) plain lines: one when the step starts, one at most every
     ``interval`` seconds and one when it ends, so a redirected run writes a few hundred bytes whatever its
-    length. ``total`` counts the step's units (e.g. batches); ``hook(i)`` turns a sampler's or solver's
+    length; these go to stdout, so that stderr holds nothing but a failure's one line. ``total`` counts the step's units (e.g. batches); ``hook(i)`` turns a sampler's or solver's
     ``progress(t)`` into the position of unit i; ``enabled=False`` shows nothing.
 
         with StepProgress("sampling ddim", total=2) as bar:
@@ -115,6 +115,7 @@ class StepProgress:
 
         self.description, self.total, self.enabled, self.interval = description, float(total), enabled, interval
         self.console = console if console is not None else Console(stderr=True)
+        self.lines = console if console is not None else Console(stderr=False)
         self.refresh_per_second = refresh_per_second
         self.completed, self.status, self.bar, self.task = 0.0, "", None, None
         self._start = self._last_line = 0.0
@@ -155,7 +156,7 @@ class StepProgress:
         return f"{100 * self.completed / self.total:.0f}%" if self.total > 0 else ""
 
     def line(self, text: str) -> None:
-        self.console.print(f"{self.description}: {text}", markup=False, highlight=False, soft_wrap=True)
+        self.lines.print(f"{self.description}: {text}", markup=False, highlight=False, soft_wrap=True)
 
     def update(self, completed: float, status: str = "") -> None:
         """Move to ``completed`` of ``total`` units; ``status`` is shown beside the bar (e.g. t=0.42)."""
