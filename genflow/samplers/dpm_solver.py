@@ -40,8 +40,7 @@ import math
 from dataclasses import dataclass, replace
 
 from genflow.errors import UserError, check_choice
-from genflow.samplers.base import Sampler
-from genflow.samplers.exponential import LogSNRStep, finite_history, log_snr_steps, one_minus_exp, psi2, psi3
+from genflow.samplers.exponential import LogSNRStep, MultistepSampler, finite_history, log_snr_steps, one_minus_exp, psi2, psi3
 
 SOLVER_TYPES = ("midpoint", "heun")
 #: without the final jump, the order of the last steps is lowered only on grids shorter than this (diffusers)
@@ -83,7 +82,7 @@ def dpm_solver_update(step: LogSNRStep, previous: list[float], eta: float = 0.0,
     return Update(step.rho * decay, tuple(c), z)
 
 
-class DPMSolverSampler(Sampler):
+class DPMSolverSampler(MultistepSampler):
     """``order`` 1, 2 (2M) or 3 (3M); ``eta`` in [0, 1]: 0 the ODE solver, 1 the SDE variant (2M SDE);
     ``solver_type`` midpoint | heun (the second-order term); ``lower_order_final`` as diffusers."""
 
@@ -97,11 +96,6 @@ class DPMSolverSampler(Sampler):
             raise UserError(f"sampler.eta={eta} must be in [0, 1] (0: the ODE solver, 1: DPM-Solver++ SDE)")
         self.order, self.eta, self.solver_type = int(order), float(eta), solver_type
         self.lower_order_final = bool(lower_order_final)
-        self.denoise = True
-
-    def sample(self, model, x, grid, generator=None, progress=None, data_range=None):
-        self.denoise = grid.denoise  # whether the final jump follows the walk (sets the last steps)
-        return super().sample(model, x, grid, generator, progress, data_range)
 
     def plan(self, path, times, denoise: bool = True) -> list[Update]:
         """Every step's coefficients, from the grid alone (float64, once per grid)."""

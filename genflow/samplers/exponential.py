@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from genflow.paths.base import GaussianPath
+from genflow.samplers.base import Sampler
 
 #: below this |z| the phi functions are summed as their Taylor series (the recursion cancels there)
 SERIES_BELOW = 1.0
@@ -96,3 +97,14 @@ def psi3(h: float) -> float:
 def finite_history(lambdas: list[float], i: int) -> int:
     """How many of the evaluations at t_0..t_i have a finite lambda (the ones a finite difference may use)."""
     return sum(1 for lam in lambdas[: i + 1] if math.isfinite(lam))
+
+
+class MultistepSampler(Sampler):
+    """Base of the multistep solvers in log-SNR (DPM-Solver++, UniPC): their plan of orders depends on
+    whether the grid ends with the jump to x0_hat, so ``sample`` records it before the walk."""
+
+    denoise = True
+
+    def sample(self, model, x, grid, generator=None, progress=None, data_range=None):
+        self.denoise = grid.denoise  # whether the final jump follows the walk (sets the last steps' order)
+        return super().sample(model, x, grid, generator, progress, data_range)

@@ -30,8 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from genflow.errors import UserError, check_choice
-from genflow.samplers.base import Sampler
-from genflow.samplers.exponential import LogSNRStep, finite_history, log_snr_steps
+from genflow.samplers.exponential import LogSNRStep, MultistepSampler, finite_history, log_snr_steps
 
 VARIANTS = ("bh1", "bh2")
 
@@ -91,7 +90,7 @@ def unipc_update(step: LogSNRStep, previous: list[float], variant: str = "bh2", 
     return UniPCUpdate(step.rho, tuple(p), step.rho, tuple(c), c_new)
 
 
-class UniPCSampler(Sampler):
+class UniPCSampler(MultistepSampler):
     """``order`` k in 1..3 (UniPC-k, order k + 1), ``variant`` bh2 | bh1, ``lower_order_final``,
     ``disable_corrector`` (step indices), ``corrector`` false: UniP alone."""
 
@@ -107,11 +106,6 @@ class UniPCSampler(Sampler):
         self.order, self.variant = int(order), variant
         self.lower_order_final, self.corrector = bool(lower_order_final), bool(corrector)
         self.disable_corrector = frozenset(disabled)
-        self.denoise = True
-
-    def sample(self, model, x, grid, generator=None, progress=None, data_range=None):
-        self.denoise = grid.denoise  # whether the final jump follows the walk (sets the last steps' order)
-        return super().sample(model, x, grid, generator, progress, data_range)
 
     def plan(self, path, times, denoise: bool = True) -> list[UniPCUpdate]:
         """Every step's coefficients, from the grid alone (float64, once per grid)."""
