@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass, replace
 
 from genflow.errors import UserError, check_choice
-from genflow.samplers.exponential import LogSNRStep, MultistepSampler, finite_history, log_snr_steps, one_minus_exp, psi2, psi3
+from genflow.samplers.exponential import LogSNRStep, MultistepSampler, one_minus_exp, psi2, psi3
 
 SOLVER_TYPES = ("midpoint", "heun")
 #: without the final jump, the order of the last steps is lowered only on grids shorter than this (diffusers)
@@ -99,17 +99,11 @@ class DPMSolverSampler(MultistepSampler):
 
     def plan(self, path, times, denoise: bool = True) -> list[Update]:
         """Every step's coefficients, from the grid alone (float64, once per grid)."""
-        steps, lam = log_snr_steps(path, times)
-        n = len(steps) + int(denoise)
-        updates = []
-        for i, step in enumerate(steps):
-            k = min(self.order, finite_history(lam, i)) if step.finite else 1
-            if self.lower_order_final and (denoise or n < LOWER_ORDER_FINAL_BELOW):
-                k = min(k, n - i)
-            update = dpm_solver_update(step, lam[i - 1::-1][: k - 1] if i else [], self.eta, self.solver_type)
-            if not denoise and i == len(steps) - 1:
-                update = replace(update, z=0.0)  # nothing evaluates the last point again: the step's mean
-            updates.append(update)
+        lower_final = self.lower_order_final and (denoise or len(times) - 1 + int(denoise) < LOWER_ORDER_FINAL_BELOW)
+        planned = self.orders(path, times, denoise, lower_final)
+        updates = [dpm_solver_update(step, past, self.eta, self.solver_type) for step, past in planned]
+        if not denoise:
+            updates[-1] = replace(updates[-1], z=0.0)  # nothing evaluates the last point again: the step's mean
         return updates
 
     def walk(self, model, x, times, generator):

@@ -108,3 +108,17 @@ class MultistepSampler(Sampler):
     def sample(self, model, x, grid, generator=None, progress=None, data_range=None):
         self.denoise = grid.denoise  # whether the final jump follows the walk (sets the last steps' order)
         return super().sample(model, x, grid, generator, progress, data_range)
+
+    def orders(self, path, times, denoise: bool, lower_final: bool) -> list[tuple[LogSNRStep, list[float]]]:
+        """Each step of the grid with the log-SNRs of the k - 1 earlier points it extrapolates from:
+        k = min(order, points of finite log-SNR so far), 1 on a step from infinite noise, and, when
+        ``lower_final``, at most n - i on step i of n (the final jump counted when ``denoise``)."""
+        steps, lam = log_snr_steps(path, times)
+        n = len(steps) + int(denoise)
+        planned = []
+        for i, step in enumerate(steps):
+            k = min(self.order, finite_history(lam, i)) if step.finite else 1
+            if lower_final:
+                k = min(k, n - i)
+            planned.append((step, lam[i - 1::-1][: k - 1] if i else []))
+        return planned

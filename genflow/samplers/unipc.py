@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from genflow.errors import UserError, check_choice
-from genflow.samplers.exponential import LogSNRStep, MultistepSampler, finite_history, log_snr_steps
+from genflow.samplers.exponential import LogSNRStep, MultistepSampler
 
 VARIANTS = ("bh1", "bh2")
 
@@ -109,16 +109,10 @@ class UniPCSampler(MultistepSampler):
 
     def plan(self, path, times, denoise: bool = True) -> list[UniPCUpdate]:
         """Every step's coefficients, from the grid alone (float64, once per grid)."""
-        steps, lam = log_snr_steps(path, times)
-        n = len(steps) + int(denoise)
-        updates = []
-        for i, step in enumerate(steps):
-            k = min(self.order, finite_history(lam, i)) if step.finite else 1
-            if self.lower_order_final:
-                k = min(k, n - i)
-            correct = self.corrector and i < len(steps) - 1 and i not in self.disable_corrector
-            updates.append(unipc_update(step, lam[i - 1::-1][: k - 1] if i else [], self.variant, correct))
-        return updates
+        planned = self.orders(path, times, denoise, self.lower_order_final)
+        return [unipc_update(step, past, self.variant,
+                             self.corrector and i < len(planned) - 1 and i not in self.disable_corrector)
+                for i, (step, past) in enumerate(planned)]
 
     def walk(self, model, x, times, generator):
         plan = self.plan(model.path, times, self.denoise)
