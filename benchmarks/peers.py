@@ -14,8 +14,8 @@ Protocol (issue 21; settings per the peers' docs, fewstep spec sec. 9):
   (sigma 0). Trained weights are cached under results/peers_cache/.
 - Every model gets its own library's samplers, swept over their options at each NFE budget:
   genflow: ddim, dpmpp_2m, dpmpp_3m, dpmpp_2m_sde, unipc (bh2 / bh1, order 2 / 3), edm_heun, pf_ode
-  (euler / midpoint / heun), ancestral (DDPM) x the grid group (discrete / trailing (DDPM) / uniform /
-  time_power / karras / log_snr);
+  (euler / midpoint / heun), ancestral (DDPM) x the grid group (DDPM: discrete with spacing linspace / trailing
+  / leading, linspace and leading also with drop_t1; uniform / time_power / karras / log_snr);
   diffusers: DPMSolverMultistep (order 2 / 3 x spacing linspace / trailing / leading, Karras sigmas, Lu lambdas;
   sde-dpmsolver++ order 2 x the spacings / Karras),
   UniPCMultistep (order 2 / 3 x bh2 / bh1 x spacing / Karras), DDIM (eta 0, no clipping, alpha_1 = 1, the three
@@ -68,6 +68,12 @@ MODELS = {  # label: (family, library)
     "genflow FM": ("fm", "genflow"), "flow_matching FM": ("fm", "flow_matching"), "torchcfm CFM": ("fm", "torchcfm"),
 }
 GENFLOW_MODEL = {"ddpm": "ddpm", "fm": "flow_matching"}
+OVERRIDES = []  # --override: Hydra overrides for every model's build (e.g. net=mlp net.hidden=512 on digits)
+DATA_SHAPE = (2,)  # one sample's shape, set from the data module
+
+
+def overrides(family: str, data: str) -> list[str]:
+    return [f"model={GENFLOW_MODEL[family]}", f"data={data}", *OVERRIDES]
 
 
 def peer_loss(label: str):
@@ -108,18 +114,19 @@ def trained_net(label: str, data: str, steps: int, seed: int) -> nn.Module:
     """The EMA network of ``label`` trained on ``data`` (cached): for genflow the Denoiser's MLP (genflow's time,
     t = 0 data), for the peers the MLP in their own convention."""
     family, library = MODELS[label]
-    path = CACHE / f"{data}_{label.replace(' ', '_')}_{steps}_s{seed}.pt"
-    _, _, module = build_run([f"model={GENFLOW_MODEL[family]}", f"data={data}"], seed)
+    override_tag = "".join(f"_{o.replace('=', '-')}" for o in OVERRIDES)
+    path = CACHE / f"{data}{override_tag}_{label.replace(' ', '_')}_{steps}_s{seed}.pt"
+    _, _, module = build_run(overrides(family, data), seed)
     net = module.denoiser.net
     if path.exists():
         net.load_state_dict(torch.load(path, weights_only=True))
         return net.eval()
     t0 = time.perf_counter()
     if library == "genflow":
-        module, _, _ = train_genflow([f"model={GENFLOW_MODEL[family]}", f"data={data}"], steps, seed)
+        module, _, _ = train_genflow(overrides(family, data), steps, seed)
         net = module.ema.module.net
     else:
-        cfg, dm, module = build_run([f"model={GENFLOW_MODEL[family]}", f"data={data}"], seed)
+        cfg, dm, module = build_run(overrides(family, data), seed)
         bare, loss = module.denoiser.net, peer_loss(label)
         ema = make_ema(bare, cfg.model.ema_decay)
         bare_loop(module, dm, lambda x: loss(bare, module.normalize(x)), steps, bare,
@@ -174,8 +181,13 @@ GENFLOW_SAMPLERS = {  # name: (preset, overrides, evaluations per step)
     "pf_ode_heun": ("pf_ode", {"method": "heun"}), "ancestral": ("ancestral", {}),
     "ancestral_posterior": ("ancestral", {"variance": "posterior"}),
 }
-GENFLOW_GRIDS = {"ddpm": ("discrete", "trailing", "uniform", "time_power", "karras", "log_snr"),
+GENFLOW_GRIDS = {"ddpm": ("discrete", "discrete+drop_t1", "trailing", "leading", "leading+drop_t1", "uniform",
+                          "time_power", "karras", "log_snr"),
                  "fm": ("uniform", "time_power", "karras", "log_snr")}
+GRID_PRESETS = {  # a sweep name: (grid preset, overrides)
+    "discrete+drop_t1": ("discrete", {"drop_t1": True}), "leading": ("discrete", {"spacing": "leading"}),
+    "leading+drop_t1": ("discrete", {"spacing": "leading", "drop_t1": True}),
+}
 GENFLOW_FAMILY_SAMPLERS = {
     "ddpm": ("ddim", "dpmpp_2m", "dpmpp_3m", "dpmpp_2m_sde", "unipc", "unipc_bh1", "unipc_3", "edm_heun",
              "ancestral", "ancestral_posterior"),
@@ -189,7 +201,8 @@ class GenflowSampling:
 
     def __init__(self, module, name: str, grid: str):
         self.module, self.name, self.grid_name = module, name, grid
-        self.grid = build("grid", grid)
+        preset, overrides = GRID_PRESETS.get(grid, (grid, {}))
+        self.grid = build("grid", preset, **overrides)
         self._steps = {}
 
     def sampler(self, n):
@@ -257,7 +270,7 @@ class DiffusersSampling:
     def __call__(self, view, n_samples, budget, gen):
         sched = self.make()
         sched.set_timesteps(budget)
-        x = torch.randn(n_samples, 2, generator=gen) * sched.init_noise_sigma
+        x = torch.randn(n_samples, *DATA_SHAPE, generator=gen) * sched.init_noise_sigma
         calls = 0
         for t in sched.timesteps:
             eps = view(sched.scale_model_input(x, t), int(t))
@@ -304,7 +317,7 @@ class FlowMatchingSampling:
                 return view(x, t)
 
         grid = fm_grid(self.grid, max(budget // FM_PER_STEP[self.method], 1))
-        x0 = torch.randn(n_samples, 2, generator=gen)
+        x0 = torch.randn(n_samples, *DATA_SHAPE, generator=gen)
         x = ODESolver(velocity_model=Field(None)).sample(x_init=x0, step_size=None, method=self.method, time_grid=grid)
         return x, len(calls)
 
@@ -326,7 +339,7 @@ class TorchdynSampling:
                 return view(x, t)
 
         span = fm_grid(self.grid, max(budget // FM_PER_STEP[self.method], 1))
-        x0 = torch.randn(n_samples, 2, generator=gen)
+        x0 = torch.randn(n_samples, *DATA_SHAPE, generator=gen)
         x = NeuralODE(Field(), solver=self.method).trajectory(x0, t_span=span)[-1]
         return x, len(calls)
 
@@ -380,6 +393,24 @@ class Reference:
         return sliced_wasserstein(x, self.y)
 
 
+class FrechetReference:
+    """Images: the digits Frechet distance (genflow.metrics.frechet, as ``genflow eval metric=fd_digits``) in
+    place of ED, and sliced W2 on the flattened pixels, against every real digit ([0, 1] pixels)."""
+
+    def __init__(self, y: torch.Tensor):
+        from genflow.metrics.frechet import digits_features
+
+        self.y, self.features = y, digits_features()
+
+    def ed(self, x):
+        from genflow.metrics.frechet import frechet_distance
+
+        return frechet_distance(self.y, x.clamp(0, 1), self.features)
+
+    def sw(self, x):
+        return sliced_wasserstein(x.clamp(0, 1), self.y)
+
+
 def run(sampling, view, module, n, budget, seed):
     """Samples in data units and the NFE spent; None where the sampler refuses or diverges."""
     try:
@@ -409,9 +440,13 @@ def main():
     torch.set_num_threads(1)
     start = time.time()
     print(f"# machine: {machine()}; data {args.data}, {args.steps} steps, tuning seeds {args.tune_seeds}, "
-          f"evaluation seeds {args.eval_seeds}", flush=True)
-    family_modules = {f: build_run([f"model={m}", f"data={args.data}"], 0)[2].eval() for f, m in GENFLOW_MODEL.items()}
-    ref = Reference(build_run([f"data={args.data}"])[1].reference(10_000, seed=7))
+          f"evaluation seeds {args.eval_seeds}, overrides {args.override}", flush=True)
+    global DATA_SHAPE
+    OVERRIDES[:] = args.override
+    family_modules = {f: build_run(overrides(f, args.data), 0)[2].eval() for f in GENFLOW_MODEL}
+    DATA_SHAPE = tuple(family_modules["ddpm"].hparams.data_shape)
+    reference = build_run([f"data={args.data}"])[1].reference(10_000, seed=7)
+    ref = Reference(reference) if DATA_SHAPE == (2,) else FrechetReference(reference)
     nets = {}
 
     def net_of(label, seed):
@@ -452,14 +487,18 @@ def main():
         names = {chosen[m][budget] for m, (f, lib) in MODELS.items() if f == family and lib != "torchcfm"}
         return sorted(names | ({"flow_matching midpoint / uniform"} if family == "fm" else set()))
 
-    all_samplers = {name: s for samplers in table.values() for name, s in samplers.items()}
+    # one family's samplers by name (genflow's DDPM and FM nets have samplers of the same name, each bound to
+    # its own family's module)
+    family_samplers = {}
+    for label, samplers in table.items():
+        family_samplers.setdefault(MODELS[label][0], {}).update(samplers)
     evals = {}  # (label, sampler name, budget) -> {seed: (ed, sw, nfe)}
 
     def evaluate(label, name, budget, seed):
         key = (label, name, budget)
         if seed in evals.get(key, {}):
             return
-        sampling = all_samplers[name]
+        sampling = family_samplers[MODELS[label][0]][name]
         x, nfe = run(sampling, view_of(label, seed, sampling), module_of[label], args.n_eval, budget, seed)
         ed, sw = (ref.ed(x), ref.sw(x)) if x is not None else (math.inf, math.inf)
         evals.setdefault(key, {})[seed] = (ed, sw, nfe)
@@ -509,7 +548,7 @@ def main():
             print(f"{label} vs {peer} [{name}] NFE {budget}: ED {row['ed']['mean_a']:.5f} vs {row['ed']['mean_b']:.5f} "
                   f"diff {row['ed']['diff']:+.5f} (se {row['ed']['se']:.5f}) ahead {row['ed']['a_ahead']}/"
                   f"{row['ed']['seeds']}; SW diff {row['sw']['diff']:+.4f} (se {row['sw']['se']:.4f})", flush=True)
-    result = {"machine": machine(), "data": args.data, "train_steps": args.steps, "tune_seeds": args.tune_seeds,
+    result = {"machine": machine(), "data": args.data, "overrides": args.override, "train_steps": args.steps, "tune_seeds": args.tune_seeds,
               "eval_seeds": args.eval_seeds, "n_tune": args.n_tune, "n_eval": args.n_eval, "nfes": args.nfes,
               "tuning": tuning, "chosen": chosen, "summary": summary,
               "evals": {f"{k[0]} [{k[1]}] @{k[2]}": v for k, v in evals.items()}, "seconds": time.time() - start}
@@ -521,6 +560,8 @@ def main():
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="eight_gaussians")
+    ap.add_argument("--override", nargs="*", default=[],
+                    help="Hydra overrides for every model, e.g. net=mlp net.hidden=512 (default: the data's presets)")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--nfes", type=int, nargs="+", default=[5, 10, 20])
     ap.add_argument("--tune-seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -11,6 +11,13 @@ def check_choice(key: str, value, choices) -> None:
         raise UserError(f"{key}={value!r} is not valid; choose one of {', '.join(map(str, choices))}")
 
 
+def flag(key: str, value) -> bool:
+    """``value`` as a bool; a one-line UserError for anything but true / false (bool("maybe") would be True)."""
+    if value not in (True, False):
+        raise UserError(f"{key}={value!r} is not valid; choose one of true, false")
+    return bool(value)
+
+
 class RunError(RuntimeError):
     """A run that cannot finish for a reason other than its input (a non-finite loss or sample, a full
     disk, a read-only directory): printed as one line, exit code ``exit_code`` (1), never a traceback."""

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from genflow.couplings import COUPLINGS, couple
-from genflow.errors import UserError, check_choice
+from genflow.errors import UserError, check_choice, flag
 from genflow.prediction import regression_target
 from genflow.time_sampling import EDM_P_STD, TIME_SAMPLINGS, make_time_sampler
 from genflow.weighting import WEIGHTINGS, loss_weight
@@ -93,7 +93,7 @@ class MaximumLikelihoodObjective:
         check_choice("model.objective.trace", trace, TRACES)
         check_choice("model.objective.noise", noise, NOISES)
         self.trace, self.noise, self.method, self.num_steps = trace, noise, method, int(num_steps)
-        self.rtol, self.atol, self.adjoint = float(rtol), float(atol), bool(adjoint)
+        self.rtol, self.atol, self.adjoint = float(rtol), float(atol), flag("model.objective.adjoint", adjoint)
         self.kinetic_energy, self.jacobian_norm = float(kinetic_energy), float(jacobian_norm)
 
     def __call__(self, denoiser, x0: Tensor, y: Tensor | None = None, eps: Tensor | None = None) -> Tensor:

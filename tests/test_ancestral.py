@@ -9,6 +9,7 @@ from genflow.paths import CosineSchedule, DiscreteVPPath, LinearSchedule
 from genflow.prediction import ModelFunction
 from genflow.samplers.ancestral import AncestralSampler
 from genflow.samplers.base import draw
+from genflow.errors import UserError
 from genflow.samplers.grids import SPACINGS, DiscreteGrid, TimeGrid, strided
 
 MEAN = torch.tensor([1.0, -0.5], dtype=torch.float64)
@@ -96,6 +97,27 @@ def test_spacings_pick_the_published_timesteps():
     assert index["leading"].tolist() == [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]
     assert index["trailing"].tolist() == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
     assert strided(times, 2, "trailing").tolist() == pytest.approx([1.0, 0.5])
+
+
+def test_drop_t1_gives_the_multistep_schedulers_timesteps():
+    """diffusers' DPMSolverMultistep / UniPCMultistep stride N + 1 points and drop timestep 0 (linspace,
+    leading); trailing never reaches it and is unchanged."""
+    path = DiscreteVPPath(LinearSchedule(), 1000)
+    index = {s: (DiscreteGrid(s, drop_t1=True)(path, 10).times * 1000).round().long() - 1 for s in SPACINGS}
+    assert index["leading"].tolist() == [900, 810, 720, 630, 540, 450, 360, 270, 180, 90]
+    assert index["linspace"].tolist() == [999, 899, 799, 699, 599, 500, 400, 300, 200, 100]
+    assert index["trailing"].tolist() == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+    assert all(DiscreteGrid(s, drop_t1=True)(path, 10).num_steps == 10 for s in SPACINGS)
+    with pytest.raises(UserError, match="drop_t1"):
+        DiscreteGrid(drop_t1=True, denoise=False)
+    diffusers = pytest.importorskip("diffusers")
+    for spacing in ("linspace", "leading", "trailing"):
+        for cls in (diffusers.DPMSolverMultistepScheduler, diffusers.UniPCMultistepScheduler):
+            sched = cls(num_train_timesteps=1000, beta_schedule="linear", timestep_spacing=spacing)
+            for n in (5, 10, 20):
+                sched.set_timesteps(n)
+                ours = (DiscreteGrid(spacing, drop_t1=True)(path, n).times * 1000).round().long() - 1
+                assert ours.tolist() == sched.timesteps.tolist(), (cls.__name__, spacing, n)
 
 
 def test_a_discrete_grid_of_num_steps_costs_num_steps_evaluations():

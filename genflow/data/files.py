@@ -18,7 +18,7 @@ import torch
 
 from genflow.data.labels import dense_labels
 from genflow.data.vector import VectorDataModule
-from genflow.errors import UserError
+from genflow.errors import UserError, flag
 
 SUFFIXES = (".npy", ".npz", ".csv")
 
@@ -113,7 +113,7 @@ class FileDataModule(VectorDataModule):
     def __init__(self, path: str, label_column: int | None = None, normalize: bool = True,
                  batch_size: int = 256, seed: int = 0):
         super().__init__(batch_size, seed)
-        self.path, self.label_column, self.normalize = path, label_column, bool(normalize)
+        self.path, self.label_column, self.normalize = path, label_column, flag("data.normalize", normalize)
         self.label_values: list[int] | None = None  # the file's labels when they are not 0..K-1
 
     def load(self):

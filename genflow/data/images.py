@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from genflow.data.vector import VectorDataModule
-from genflow.errors import UserError
+from genflow.errors import UserError, flag
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 
@@ -63,7 +63,7 @@ class ImageDataModule(VectorDataModule):
         super().__init__(batch_size, seed)
         self.name = name
         self.root = Path(root).expanduser() if root else default_root()
-        self.download, self.split = bool(download), split
+        self.download, self.split = flag("data.download", download), split
         if split not in ("train", "test"):
             raise UserError(f"data.split={split!r} is not valid; choose one of: train, test")
         self.transform = ImageTransform(dequantize, hflip)

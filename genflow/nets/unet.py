@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genflow.errors import UserError
+from genflow.errors import UserError, flag
 from genflow.nets.embeddings import LabelEmbedding, SinusoidalEmbedding
 
 
@@ -133,7 +133,7 @@ class UNet(nn.Module):
                                                  nn.Conv2d(c, c, 3, padding=1)))
                     resolution *= 2
             self.head = nn.Sequential(_norm(c, num_groups), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
-        self.channels_last = bool(channels_last)
+        self.channels_last = flag("net.channels_last", channels_last)
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
 

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor
 
-from genflow.errors import UserError
+from genflow.errors import UserError, flag
 
 #: |d log alpha / dt| is capped here where it would be infinite (alpha = 0 at t = 1 of a zero-terminal-SNR
 #: schedule), so the SDE's drift f = alpha'/alpha and g^2 = -2 f stay finite; alpha, sigma and their
@@ -43,7 +43,7 @@ class VPSchedule:
     family = "vp"
 
     def __init__(self, zero_terminal_snr: bool = False):
-        self.zero_terminal_snr = bool(zero_terminal_snr)
+        self.zero_terminal_snr = flag("path.schedule.zero_terminal_snr", zero_terminal_snr)
         if self.zero_terminal_snr:
             ends = self._alpha(torch.tensor([0.0, 1.0], dtype=torch.float64)).tolist()
             self._alpha_end, self._rescale = ends[1], ends[0] / (ends[0] - ends[1])

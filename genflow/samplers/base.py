@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from genflow.errors import NonFiniteSampleError, UserError, check_choice
+from genflow.errors import NonFiniteSampleError, UserError, check_choice, flag
 from genflow.noise import standard_normal
 from genflow.prediction import ModelFunction, ThresholdedModel
 from genflow.samplers.grids import TimeGrid, check_num_steps
@@ -54,7 +54,7 @@ class Sampler:
         if unknown:
             raise UserError(f"{type(self).__name__} has no option {', '.join(sorted(unknown))}")
         self.x0_clip, self.clip_value, self.clip_percentile = x0_clip, float(clip_value), float(clip_percentile)
-        self.progress = bool(progress)
+        self.progress = flag("sampler.progress", progress)
         self.legacy_grid = legacy  # grid settings of an old checkpoint's sampler (genflow.samplers.grids.default_grid)
         self.start_tracking(None)
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from genflow.errors import UserError, check_choice
+from genflow.errors import UserError, check_choice, flag
 from genflow.samplers.exponential import LogSNRStep, MultistepSampler, one_minus_exp, psi2, psi3
 
 SOLVER_TYPES = ("midpoint", "heun")
@@ -95,7 +95,7 @@ class DPMSolverSampler(MultistepSampler):
         if not 0 <= float(eta) <= 1:
             raise UserError(f"sampler.eta={eta} must be in [0, 1] (0: the ODE solver, 1: DPM-Solver++ SDE)")
         self.order, self.eta, self.solver_type = int(order), float(eta), solver_type
-        self.lower_order_final = bool(lower_order_final)
+        self.lower_order_final = flag("sampler.lower_order_final", lower_order_final)
 
     def plan(self, path, times, denoise: bool = True) -> list[Update]:
         """Every step's coefficients, from the grid alone (float64, once per grid)."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from genflow.errors import UserError, check_choice
+from genflow.errors import UserError, check_choice, flag
 from genflow.paths.base import GaussianPath
 
 SPACINGS = ("linspace", "trailing", "leading")
@@ -57,7 +57,7 @@ class Grid:
     def __init__(self, t_eps: float = 1e-3, denoise: bool = True):
         if not 0 <= float(t_eps) < 1:
             raise UserError(f"grid.t_eps={t_eps} must be in [0, 1)")
-        self.t_eps, self.denoise = float(t_eps), bool(denoise)
+        self.t_eps, self.denoise = float(t_eps), flag("grid.denoise", denoise)
 
     def __call__(self, path: GaussianPath, num_steps: int | None) -> TimeGrid:
         """The grid of ``num_steps`` steps on ``path`` (null: 1000, as many as DDPM's)."""
@@ -168,10 +168,19 @@ class LogSNRGrid(RatioGrid):
 
 
 class DiscreteGrid(Grid):
-    def __init__(self, spacing: str = "linspace", t_eps: float = 1e-3, denoise: bool = True):
+    """``drop_t1``: stride num_steps + 1 points and drop the last when it is t_1 (the least noisy step), so the
+    final jump starts from the point before it instead of following a step into t_1. These are the timesteps
+    of diffusers' multistep schedulers (DPMSolverMultistep, UniPCMultistep) with linspace or leading spacing.
+    A multistep solver's last step into t_1 extrapolates across the grid's largest log-SNR gap (on DDPM's
+    linear betas, lambda 1.2 -> 4.6 after steps of 0.7 at 10 steps) and the jump from t_1 is then worth nothing
+    (x0_hat there is x to 1%); benchmarks/README.md section 3 measures both."""
+
+    def __init__(self, spacing: str = "linspace", t_eps: float = 1e-3, denoise: bool = True, drop_t1: bool = False):
         super().__init__(t_eps, denoise)
         check_choice("grid.spacing", spacing, SPACINGS)
-        self.spacing = spacing
+        if flag("grid.drop_t1", drop_t1) and not flag("grid.denoise", denoise):
+            raise UserError("grid.drop_t1=true needs grid.denoise=true: the final jump takes t_1's place")
+        self.spacing, self.drop_t1 = spacing, flag("grid.drop_t1", drop_t1)
 
     def __call__(self, path, num_steps):
         """``num_steps`` null: every step of the discrete model (N evaluations with the final jump)."""
@@ -186,8 +195,14 @@ class DiscreteGrid(Grid):
         return torch.arange(1, CONTINUOUS_STEPS + 1, dtype=torch.float64) / CONTINUOUS_STEPS
 
     def times(self, m, path):
-        """m + 1 of the discrete times (all N when m + 1 >= N)."""
-        return strided(self.discrete_times(path), m + 1, self.spacing)
+        """m + 1 of the discrete times (all N when m + 1 >= N); with ``drop_t1``, m + 2 of them less t_1 where
+        that stride ends at t_1."""
+        steps = self.discrete_times(path)
+        if self.drop_t1:
+            longer = strided(steps, m + 2, self.spacing)
+            if longer[-1] == steps[0]:
+                return longer[:-1]
+        return strided(steps, m + 1, self.spacing)
 
 
 def strided(times: Tensor, k: int, spacing: str = "linspace") -> Tensor:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-from genflow.errors import UserError, check_choice
+from genflow.errors import UserError, check_choice, flag
 from genflow.samplers.exponential import LogSNRStep, MultistepSampler
 
 VARIANTS = ("bh1", "bh2")
@@ -104,7 +104,7 @@ class UniPCSampler(MultistepSampler):
         if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in disabled):
             raise UserError(f"sampler.disable_corrector={disabled} must be a list of step indices (integers >= 0)")
         self.order, self.variant = int(order), variant
-        self.lower_order_final, self.corrector = bool(lower_order_final), bool(corrector)
+        self.lower_order_final, self.corrector = flag("sampler.lower_order_final", lower_order_final), flag("sampler.corrector", corrector)
         self.disable_corrector = frozenset(disabled)
 
     def plan(self, path, times, denoise: bool = True) -> list[UniPCUpdate]:
