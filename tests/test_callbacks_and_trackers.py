@@ -46,6 +46,17 @@ def test_a_callback_is_built_from_its_config_or_refused_in_one_line(node, needle
     assert [c._duration for c in user_callbacks(OmegaConf.create({"callbacks": {"timer": timer}}))] == [43200.0]
 
 
+def test_a_callback_that_needs_a_logger_is_refused_without_one(genflow_main, tmp_path):
+    from genflow.app.callbacks import user_callbacks
+
+    code, _, err = genflow_main("train", "callbacks=device_stats", "logger=none")
+    assert code == 2 and "callbacks.device_stats (DeviceStatsMonitor)" in err and "logger=csv" in err, err
+    assert len(err.strip().splitlines()) == 1 and not list(tmp_path.rglob("*.ckpt"))
+    with_logger = OmegaConf.create({"logger": {"csv": {}}, "callbacks": {
+        "device_stats": {"_target_": "lightning.pytorch.callbacks.DeviceStatsMonitor"}}})
+    assert len(user_callbacks(with_logger)) == 1
+
+
 def test_loss_curve_from_metrics_csv(tmp_path):
     from genflow.app.loss_curve import plot_loss_curve, read_curves
 

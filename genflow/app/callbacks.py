@@ -48,6 +48,10 @@ def log_picture(logger, picture: Path, step: int, key: str = "samples") -> None:
         logger.log_image(key=key, images=[str(picture)], step=step)
 
 
+#: Lightning callbacks that fail in Trainer.fit without a logger
+NEEDS_LOGGER = (L.pytorch.callbacks.DeviceStatsMonitor, L.pytorch.callbacks.LearningRateMonitor)
+
+
 def user_callbacks(cfg) -> list[L.Callback]:
     """The ``callbacks`` group: every entry ``<name>: {_target_: ..., ...}`` built with Hydra's
     ``instantiate``, to run after genflow's own callbacks (``callbacks=early_stopping``,
@@ -67,5 +71,8 @@ def user_callbacks(cfg) -> list[L.Callback]:
         if not isinstance(callback, L.Callback):
             raise UserError(f"callbacks.{name}._target_={node._target_} is not a Lightning callback "
                             "(a subclass of lightning.pytorch.Callback)")
+        if isinstance(callback, NEEDS_LOGGER) and not (cfg.get("logger") or {}):
+            raise UserError(f"callbacks.{name} ({type(callback).__name__}) logs to the experiment logger and "
+                            "logger=none has none; choose logger=csv, tensorboard or wandb")
         built.append(callback)
     return built
