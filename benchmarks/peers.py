@@ -475,7 +475,7 @@ def main():
                     nfes.add(nfe)
                 tuning.setdefault(label, {}).setdefault(budget, {})[name] = {"ed": eds, "mean": statistics.fmean(eds),
                                                                             "nfe": sorted(n for n in nfes if n)}
-            print(f"# tune {label:18s} {name:42s} " + "  ".join(
+            print(f"# tune {label:18s} {name:48s} " + "  ".join(
                 f"{b}: {tuning[label][b][name]['mean']:.5f} ({tuning[label][b][name]['nfe']})" for b in args.nfes),
                 flush=True)
     chosen = {label: {b: min(by_name, key=lambda k: by_name[k]["mean"]) for b, by_name in per_budget.items()}

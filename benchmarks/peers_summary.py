@@ -17,7 +17,7 @@ import math
 import re
 
 EVAL = re.compile(r"(.+?) \[(.+?)\] @(\d+)\s+seed (\d+) NFE\s+(\d+)\s+SW (\S+)\s+ED (\S+)")
-TUNE = re.compile(r"# tune (.+?)\s{2,}(\S.*?)\s{2,}(\d+: .*)")
+TUNE = re.compile(r"# tune (.+?)\s{2,}(\S.*?)\s+(\d+: \S+ \(.*)")
 FAMILY = {"genflow DDPM": "ddpm", "diffusers DDPM": "ddpm", "genflow FM": "fm", "flow_matching FM": "fm",
           "torchcfm CFM": "fm"}
 

@@ -34,8 +34,10 @@ def wait_for(pattern: str, proc: subprocess.Popen, timeout: float = 240) -> None
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_saves_the_current_step_and_exits_non_zero(tmp_path, sig, code):
+    # SIG_DFL: a suite started in the background of a non-interactive shell ignores SIGINT, and so would the child
     proc = subprocess.Popen([sys.executable, "-m", "genflow", "train", *SMALL, "trainer.max_steps=1000000"],
-                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # any periodic checkpoint: each replaces the one before, so step 5's may live for a few milliseconds only
     wait_for(str(tmp_path / "outputs/*/*/checkpoints/step_*.ckpt"), proc)
     proc.send_signal(sig)
