@@ -58,9 +58,11 @@ def test_a_wrong_eps_fails_the_same_bound():
     assert max(mean_err, cov_err) > 0.02
 
 
-def test_update_is_ddpm_algorithm_2():
-    """One step equals x_{t-1} = 1/sqrt(a_t) (x_t - beta_t / sqrt(1 - ab_t) eps) + sigma_t z, and the jump
-    at the end lands on x0_hat."""
+@pytest.mark.parametrize("denoise", [True, False])
+def test_update_is_ddpm_algorithm_2(denoise):
+    """One step equals x_{t-1} = 1/sqrt(a_t) (x_t - beta_t / sqrt(1 - ab_t) eps) + sigma_t z, with noise on
+    every step but the one into the data: the jump at the end (Algorithm 2's t = 1 -> 0) lands on x0_hat;
+    without the jump the last walk step is the one into the data, its mean."""
     path = DiscreteVPPath(LinearSchedule(), 1000)
     eps_value = torch.randn(4, 2)
 
@@ -78,15 +80,56 @@ def test_update_is_ddpm_algorithm_2():
     x_t = torch.randn(4, 2)
     z = torch.randn(4, 2, generator=torch.Generator().manual_seed(3))
     sampler.noise_like = lambda x, g: z
-    grid = TimeGrid(torch.tensor([1.0, 0.999, 0.998], dtype=torch.float64), denoise=True)
+    grid = TimeGrid(torch.tensor([1.0, 0.999, 0.998], dtype=torch.float64), denoise=denoise)
     out = sampler.sample(Const(), x_t.clone(), grid).x
     beta, ab = path.betas[-1].float(), path.alphabar[-1].float()
     x_prev = (x_t - beta / (1 - ab).sqrt() * eps_value) / (1 - beta).sqrt() + beta.sqrt() * z
     beta2, ab2 = path.betas[-2].float(), path.alphabar[-2].float()
-    x_prev2 = (x_prev - beta2 / (1 - ab2).sqrt() * eps_value) / (1 - beta2).sqrt()  # no noise on the last walk step
+    x_prev2 = (x_prev - beta2 / (1 - ab2).sqrt() * eps_value) / (1 - beta2).sqrt()
+    if not denoise:
+        assert torch.allclose(out, x_prev2, atol=1e-5)  # the step into the data: its mean
+        return
+    x_prev2 = x_prev2 + beta2.sqrt() * z
     ab3 = path.alphabar[-3].float()
     x0 = (x_prev2 - (1 - ab3).sqrt() * eps_value) / ab3.sqrt()  # the jump lands on x0_hat
     assert torch.allclose(out, x0, atol=1e-4)
+
+
+@pytest.mark.parametrize("variance,diffusers_variance", [("beta", "fixed_large"), ("posterior", "fixed_small")])
+def test_few_step_ancestral_is_diffusers_ddpm_scheduler(variance, diffusers_variance):
+    """5 steps on the discrete grid with leading spacing, the same network and the same noise stream: the same
+    samples as diffusers' DDPMScheduler (its strided steps take the effective beta 1 - ab_t / ab_prev, as the
+    path's transition). Not with trailing spacing, whose last step diffusers noises (it checks t > 0, and
+    trailing's last t is 199): the returned samples carry noise of variance 1 - ab_199."""
+    spacing = "leading"
+    diffusers = pytest.importorskip("diffusers")
+    path = DiscreteVPPath(LinearSchedule(), 1000)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 32), torch.nn.Tanh(), torch.nn.Linear(32, 2)).double()
+
+    def eps_net(x, k):  # diffusers' integer timestep k is our t = (k + 1) / 1000
+        return net(torch.cat([x, torch.full((len(x), 1), (k + 1) / 1000, dtype=x.dtype)], 1))
+
+    class Net(ModelFunction):
+        kind = "eps"
+
+        def __init__(self):
+            super().__init__()
+            self.path = path
+
+        def raw(self, x, t):
+            return eps_net(x, round(float(t) * 1000) - 1)
+
+    x_t = torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", variance_type=diffusers_variance,
+                                    timestep_spacing=spacing, clip_sample=False)
+    sched.set_timesteps(5)
+    x, g = x_t.clone(), torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for k in sched.timesteps:
+            x = sched.step(eps_net(x, int(k)), k, x, generator=g).prev_sample
+    sampler = AncestralSampler(num_steps=5, variance=variance, progress=False, x0_clip="none")
+    ours = sampler.sample(Net(), x_t.clone(), DiscreteGrid(spacing)(path, 5), torch.Generator().manual_seed(1)).x
+    assert torch.allclose(ours, x, atol=1e-5), (ours - x).abs().max()
 
 
 def test_spacings_pick_the_published_timesteps():

@@ -5,7 +5,10 @@ x_t given x_s; beta_t for DDPM), x_s is drawn from
     mean = alpha_s x0_hat + (a sigma_s^2 / sigma_t) eps_hat,     std^2 = v ("beta") or v sigma_s^2 / sigma_t^2
 ("posterior", beta~_t), the posterior q(x_s | x_t, x0 = x0_hat). With eps_hat this is DDPM's
 x_{t-1} = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alphabar_t) eps) + sigma_t z; written with the pair
-(x0_hat, eps_hat) it stays finite where alpha_t = 0 (t = 1 on a flow path). No noise on the last step.
+(x0_hat, eps_hat) it stays finite where alpha_t = 0 (t = 1 on a flow path). Noise on every step but the one
+into the data: the last walk step is noised when the grid's jump to x0_hat follows it (the jump from t_1 is
+Algorithm 2's step t = 1 -> 0), so on a discrete grid this is diffusers' DDPMScheduler (``beta``: fixed_large,
+``posterior``: fixed_small) step for step.
 """
 
 from __future__ import annotations
@@ -34,12 +37,11 @@ class AncestralSampler(Sampler):
         self.variance = variance
 
     def walk(self, model, x, times, generator):
-        last = len(times) - 2
         for i, t, s in self.steps(times):
             pred = model(x, t)
             a_s, s_s, a, v, s_t = (c.to(x) for c in transition(model.path, t, s))
             x = a_s * pred.x0 + (a * s_s**2 / s_t) * pred.eps
-            if i < last:
+            if self.noise_on_step(i, times):
                 var = v if self.variance == "beta" else v * s_s**2 / s_t**2
                 x = x + var.sqrt() * self.noise_like(x, generator)
             self.track(x, t, s)

@@ -42,6 +42,8 @@ class Sampler:
     evaluations_per_step = 1
     #: reproduces the weights of distant modes (plain Langevin does not: it is checked on one Gaussian)
     mixes_modes = True
+    #: the grid of the current ``sample`` ends with the jump to x0_hat (set there, read by ``walk``)
+    denoise = True
 
     def __init__(self, num_steps: int | None = 100, x0_clip: str = "auto", clip_value: float = 1.0,
                  clip_percentile: float = 0.995, progress: bool = True, **legacy):
@@ -72,6 +74,7 @@ class Sampler:
         self.check(model)
         model = self.clipped(model, data_range)
         start = model.nfe
+        self.denoise = grid.denoise  # whether the final jump follows the walk (its last step then is not the last)
         self.start_tracking(progress)
         with torch.no_grad():
             x = self.walk(model, x, grid.times, generator)
@@ -84,6 +87,12 @@ class Sampler:
 
     def walk(self, model: ModelFunction, x: Tensor, times: Tensor, generator) -> Tensor:
         raise NotImplementedError
+
+    def noise_on_step(self, i: int, times: Tensor) -> bool:
+        """Whether walk step i adds noise (a stochastic sampler): every step but the one into the data, so the
+        last walk step too when the jump to x0_hat follows it (DDPM's Algorithm 2 adds noise on every step but
+        t = 1 -> 0, which is the jump)."""
+        return self.denoise or i < len(times) - 2
 
     def clipped(self, model: ModelFunction, data_range: float | None) -> ModelFunction:
         mode = self.x0_clip

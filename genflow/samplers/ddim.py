@@ -2,7 +2,8 @@
     x_s = alpha_s x0_hat + sqrt(sigma_s^2 - c^2) eps_hat + c z,   c = eta sqrt(v sigma_s^2 / sigma_t^2),
 with v the ancestral transition variance (genflow.samplers.ancestral). eta = 0 is deterministic and is an
 Euler step of the probability-flow ODE in (x/alpha, sigma/alpha) coordinates; eta = 1 is ancestral
-sampling with the posterior variance."""
+sampling with the posterior variance. Noise on every step but the one into the data (as the ancestral
+sampler)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,12 @@ class DDIMSampler(Sampler):
         self.eta = float(eta)
 
     def walk(self, model, x, times, generator):
-        last = len(times) - 2
         for i, t, s in self.steps(times):
             pred = model(x, t)
             a_s, s_s, _, v, s_t = (c.to(x) for c in transition(model.path, t, s))
             c = self.eta * (v * s_s**2 / s_t**2).sqrt()
             x = a_s * pred.x0 + (s_s**2 - c**2).clamp_min(0).sqrt() * pred.eps
-            if self.eta > 0 and i < last:
+            if self.eta > 0 and self.noise_on_step(i, times):
                 x = x + c * self.noise_like(x, generator)
             self.track(x, t, s)
         return x

@@ -101,13 +101,7 @@ def finite_history(lambdas: list[float], i: int) -> int:
 
 class MultistepSampler(Sampler):
     """Base of the multistep solvers in log-SNR (DPM-Solver++, UniPC): their plan of orders depends on
-    whether the grid ends with the jump to x0_hat, so ``sample`` records it before the walk."""
-
-    denoise = True
-
-    def sample(self, model, x, grid, generator=None, progress=None, data_range=None):
-        self.denoise = grid.denoise  # whether the final jump follows the walk (sets the last steps' order)
-        return super().sample(model, x, grid, generator, progress, data_range)
+    whether the grid ends with the jump to x0_hat (``self.denoise``, recorded by ``Sampler.sample``)."""
 
     def orders(self, path, times, denoise: bool, lower_final: bool) -> list[tuple[LogSNRStep, list[float]]]:
         """Each step of the grid with the log-SNRs of the k - 1 earlier points it extrapolates from:
