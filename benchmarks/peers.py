@@ -550,8 +550,9 @@ def main():
             print(f"{label} vs {peer} [{name}] NFE {budget}: ED {row['ed']['mean_a']:.5f} vs {row['ed']['mean_b']:.5f} "
                   f"diff {row['ed']['diff']:+.5f} (se {row['ed']['se']:.5f}) ahead {row['ed']['a_ahead']}/"
                   f"{row['ed']['seeds']}; SW diff {row['sw']['diff']:+.4f} (se {row['sw']['se']:.4f})", flush=True)
-    result = {"machine": machine(), "data": args.data, "overrides": args.override, "train_steps": args.steps, "tune_seeds": args.tune_seeds,
-              "eval_seeds": args.eval_seeds, "n_tune": args.n_tune, "n_eval": args.n_eval, "nfes": args.nfes,
+    result = {"machine": machine(), "data": args.data, "overrides": args.override, "train_steps": args.steps,
+              "tune_seeds": args.tune_seeds, "eval_seeds": args.eval_seeds, "n_tune": args.n_tune,
+              "n_eval": args.n_eval, "nfes": args.nfes,
               "tuning": tuning, "chosen": chosen, "summary": summary,
               "evals": {f"{k[0]} [{k[1]}] @{k[2]}": v for k, v in evals.items()}, "seconds": time.time() - start}
     OUT.mkdir(exist_ok=True)

@@ -58,6 +58,19 @@ def test_a_wrong_eps_fails_the_same_bound():
     assert max(mean_err, cov_err) > 0.02
 
 
+class EpsModel(ModelFunction):
+    """eps_hat = fn(x, t) on ``path``."""
+
+    kind = "eps"
+
+    def __init__(self, path, fn):
+        super().__init__()
+        self.path, self.fn = path, fn
+
+    def raw(self, x, t):
+        return self.fn(x, t)
+
+
 @pytest.mark.parametrize("denoise", [True, False])
 def test_update_is_ddpm_algorithm_2(denoise):
     """One step equals x_{t-1} = 1/sqrt(a_t) (x_t - beta_t / sqrt(1 - ab_t) eps) + sigma_t z, with noise on
@@ -66,22 +79,12 @@ def test_update_is_ddpm_algorithm_2(denoise):
     path = DiscreteVPPath(LinearSchedule(), 1000)
     eps_value = torch.randn(4, 2)
 
-    class Const(ModelFunction):
-        kind = "eps"
-
-        def __init__(self):
-            super().__init__()
-            self.path = path
-
-        def raw(self, x, t):
-            return eps_value
-
     sampler = AncestralSampler(progress=False, x0_clip="none")
     x_t = torch.randn(4, 2)
     z = torch.randn(4, 2, generator=torch.Generator().manual_seed(3))
     sampler.noise_like = lambda x, g: z
     grid = TimeGrid(torch.tensor([1.0, 0.999, 0.998], dtype=torch.float64), denoise=denoise)
-    out = sampler.sample(Const(), x_t.clone(), grid).x
+    out = sampler.sample(EpsModel(path, lambda x, t: eps_value), x_t.clone(), grid).x
     beta, ab = path.betas[-1].float(), path.alphabar[-1].float()
     x_prev = (x_t - beta / (1 - ab).sqrt() * eps_value) / (1 - beta).sqrt() + beta.sqrt() * z
     beta2, ab2 = path.betas[-2].float(), path.alphabar[-2].float()
@@ -109,16 +112,6 @@ def test_few_step_ancestral_is_diffusers_ddpm_scheduler(variance, diffusers_vari
     def eps_net(x, k):  # diffusers' integer timestep k is our t = (k + 1) / 1000
         return net(torch.cat([x, torch.full((len(x), 1), (k + 1) / 1000, dtype=x.dtype)], 1))
 
-    class Net(ModelFunction):
-        kind = "eps"
-
-        def __init__(self):
-            super().__init__()
-            self.path = path
-
-        def raw(self, x, t):
-            return eps_net(x, round(float(t) * 1000) - 1)
-
     x_t = torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", variance_type=diffusers_variance,
                                     timestep_spacing=spacing, clip_sample=False)
@@ -128,7 +121,8 @@ def test_few_step_ancestral_is_diffusers_ddpm_scheduler(variance, diffusers_vari
         for k in sched.timesteps:
             x = sched.step(eps_net(x, int(k)), k, x, generator=g).prev_sample
     sampler = AncestralSampler(num_steps=5, variance=variance, progress=False, x0_clip="none")
-    ours = sampler.sample(Net(), x_t.clone(), DiscreteGrid(spacing)(path, 5), torch.Generator().manual_seed(1)).x
+    model = EpsModel(path, lambda x, t: eps_net(x, round(float(t) * 1000) - 1))
+    ours = sampler.sample(model, x_t.clone(), DiscreteGrid(spacing)(path, 5), torch.Generator().manual_seed(1)).x
     assert torch.allclose(ours, x, atol=1e-5), (ours - x).abs().max()
 
 

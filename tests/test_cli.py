@@ -87,7 +87,7 @@ def test_a_redirected_sample_run_writes_a_small_log(trained_run):
                    "sampler.atol=1e-4", cwd=root)
     log = proc.stdout + proc.stderr
     assert len(log.encode()) < 3000, log
-    assert "sampling ProbabilityFlowSampler: started" in log and "sampling ProbabilityFlowSampler: done in" in log
+    assert "sampling pf_ode: started" in log and "sampling pf_ode: done in" in log
     assert "it/s]" not in log, log  # no tqdm bar
 
 

@@ -30,6 +30,8 @@ def transition(path, t: float, s: float):
 
 
 class AncestralSampler(Sampler):
+    option = "ancestral"
+
     def __init__(self, num_steps: int | None = None, variance: str = "beta", x0_clip: str = "auto",
                  clip_value: float = 1.0, clip_percentile: float = 0.995, progress: bool = True, **legacy):
         super().__init__(num_steps, x0_clip, clip_value, clip_percentile, progress, **legacy)

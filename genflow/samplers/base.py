@@ -60,9 +60,13 @@ class Sampler:
         self.legacy_grid = legacy  # grid settings of an old checkpoint's sampler (genflow.samplers.grids.default_grid)
         self.start_tracking(None)
 
+    #: the ``sampler=`` option that builds this sampler (progress lines, pictures, errors)
+    option = "sampler"
+
     @property
     def name(self) -> str:
-        return type(self).__name__
+        """What the user chose, as typed on the command line: ``sampler=<option>``."""
+        return self.option
 
     def check(self, model: ModelFunction) -> None:
         """Raise UserError for a (sampler, model) pair that cannot work, before any work is done."""
@@ -143,7 +147,7 @@ class Sampler:
         return standard_normal(x.shape, generator, x.device, x.dtype)
 
     def __repr__(self) -> str:
-        return f"{self.name}(num_steps={self.num_steps}, x0_clip={self.x0_clip})"
+        return f"{type(self).__name__}(num_steps={self.num_steps}, x0_clip={self.x0_clip})"
 
 
 class TimeReport:

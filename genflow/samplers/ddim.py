@@ -13,6 +13,8 @@ from genflow.samplers.base import Sampler
 
 
 class DDIMSampler(Sampler):
+    option = "ddim"
+
     def __init__(self, num_steps: int | None = 50, eta: float = 0.0, x0_clip: str = "auto", clip_value: float = 1.0,
                  clip_percentile: float = 0.995, progress: bool = True, **legacy):
         super().__init__(num_steps, x0_clip, clip_value, clip_percentile, progress, **legacy)

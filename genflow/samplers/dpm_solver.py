@@ -97,6 +97,10 @@ class DPMSolverSampler(MultistepSampler):
         self.order, self.eta, self.solver_type = int(order), float(eta), solver_type
         self.lower_order_final = flag("sampler.lower_order_final", lower_order_final)
 
+    @property
+    def name(self) -> str:
+        return f"dpmpp_{self.order}m" + ("_sde" if self.eta > 0 else "")
+
     def plan(self, path, times, denoise: bool = True) -> list[Update]:
         """Every step's coefficients, from the grid alone (float64, once per grid)."""
         lower_final = self.lower_order_final and (denoise or len(times) - 1 + int(denoise) < LOWER_ORDER_FINAL_BELOW)
@@ -122,5 +126,5 @@ class DPMSolverSampler(MultistepSampler):
         return x
 
     def __repr__(self) -> str:
-        return (f"{self.name}(num_steps={self.num_steps}, order={self.order}, eta={self.eta}, "
+        return (f"{type(self).__name__}(num_steps={self.num_steps}, order={self.order}, eta={self.eta}, "
                 f"solver_type={self.solver_type}, lower_order_final={self.lower_order_final})")

@@ -40,6 +40,8 @@ class HeunStep:
 
 
 class EDMHeunSampler(Sampler):
+    option = "edm_heun"
+
     evaluations_per_step = 2
 
     def __init__(self, num_steps: int | None = 18, s_churn: float = 0.0, s_tmin: float = 0.0,
@@ -98,5 +100,5 @@ class EDMHeunSampler(Sampler):
         return x
 
     def __repr__(self) -> str:
-        return (f"{self.name}(num_steps={self.num_steps}, s_churn={self.s_churn}, s_tmin={self.s_tmin}, "
+        return (f"{type(self).__name__}(num_steps={self.num_steps}, s_churn={self.s_churn}, s_tmin={self.s_tmin}, "
                 f"s_tmax={self.s_tmax}, s_noise={self.s_noise})")

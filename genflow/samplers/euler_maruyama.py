@@ -19,6 +19,8 @@ def reverse_sde_step(model, x, t: float, dt: float, noise: bool, generator):
 
 
 class EulerMaruyamaSampler(Sampler):
+    option = "euler_maruyama"
+
     def __init__(self, num_steps: int = 500, x0_clip: str = "auto", clip_value: float = 1.0,
                  clip_percentile: float = 0.995, progress: bool = True, **legacy):
         super().__init__(num_steps, x0_clip, clip_value, clip_percentile, progress, **legacy)

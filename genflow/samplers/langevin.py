@@ -51,6 +51,8 @@ def check_step(step_size) -> None:
 
 
 class AnnealedLangevinSampler(Sampler):
+    option = "annealed_langevin"
+
     def __init__(self, num_steps: int | None = 10, steps_per_level: int = 100, step_size: float | None = None,
                  x0_clip: str = "auto", clip_value: float = 1.0, clip_percentile: float = 0.995,
                  progress: bool = True, **legacy):
@@ -85,6 +87,8 @@ def level_scale(previous, current) -> float:
 
 
 class LangevinSampler(Sampler):
+    option = "langevin"
+
     #: reproduces one mode; the weights of distant modes it does not (the oracle matrix checks it on a Gaussian)
     mixes_modes = False
 

@@ -14,6 +14,8 @@ from genflow.samplers.euler_maruyama import reverse_sde_step
 
 
 class PredictorCorrectorSampler(Sampler):
+    option = "pc"
+
     evaluations_per_step = 2
 
     def __init__(self, num_steps: int = 500, snr: float = 0.16, corrector_steps: int = 1, x0_clip: str = "auto",

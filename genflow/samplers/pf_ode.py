@@ -39,6 +39,8 @@ def torchdiffeq_method(method: str) -> str:
 
 
 class ProbabilityFlowSampler(Sampler):
+    option = "pf_ode"
+
     def __init__(self, method: str = "dopri5", num_steps: int = 100, rtol: float = 1e-5, atol: float = 1e-5,
                  x0_clip: str = "auto", clip_value: float = 1.0, clip_percentile: float = 0.995, progress: bool = True,
                  **legacy):

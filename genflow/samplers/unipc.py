@@ -93,6 +93,8 @@ def unipc_update(step: LogSNRStep, previous: list[float], variant: str = "bh2", 
 class UniPCSampler(MultistepSampler):
     """``order`` k in 1..3 (UniPC-k, order k + 1), ``variant`` bh2 | bh1, ``lower_order_final``,
     ``disable_corrector`` (step indices), ``corrector`` false: UniP alone."""
+    option = "unipc"
+
 
     def __init__(self, num_steps: int | None = 20, order: int = 2, variant: str = "bh2", lower_order_final: bool = True,
                  disable_corrector: list[int] | tuple[int, ...] = (), corrector: bool = True, x0_clip: str = "auto",
@@ -104,7 +106,8 @@ class UniPCSampler(MultistepSampler):
         if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in disabled):
             raise UserError(f"sampler.disable_corrector={disabled} must be a list of step indices (integers >= 0)")
         self.order, self.variant = int(order), variant
-        self.lower_order_final, self.corrector = flag("sampler.lower_order_final", lower_order_final), flag("sampler.corrector", corrector)
+        self.lower_order_final = flag("sampler.lower_order_final", lower_order_final)
+        self.corrector = flag("sampler.corrector", corrector)
         self.disable_corrector = frozenset(disabled)
 
     def plan(self, path, times, denoise: bool = True) -> list[UniPCUpdate]:
@@ -136,7 +139,7 @@ class UniPCSampler(MultistepSampler):
         return x
 
     def __repr__(self) -> str:
-        return (f"{self.name}(num_steps={self.num_steps}, order={self.order}, variant={self.variant}, "
+        return (f"{type(self).__name__}(num_steps={self.num_steps}, order={self.order}, variant={self.variant}, "
                 f"lower_order_final={self.lower_order_final}, corrector={self.corrector})")
 
 
