@@ -63,14 +63,33 @@ class ClassifierGuidance(ModelFunction):
         return Prediction(x, t, self.path, x0=pred.x0 + shift * grad, eps=pred.eps - c.sigma * grad)
 
 
+def checked_label(value) -> int | str:
+    """A class label as the data stores it (an integer) or a class's name (``data=image_folder``: its folder);
+    2.5 is refused in one line, not rounded."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise UserError(f"guidance.label={value!r} is not a class label: give a class's integer label as the data "
+                        "stores it or its name (guidance.label=2, guidance.label=cat, a list guidance.label=[0,1])")
+    return value
+
+
+def named_label(label: int | str, names: list[str] | None) -> int:
+    """A class name's label (its index among the data's named classes); an integer label as it is."""
+    if not isinstance(label, str):
+        return label
+    if label not in (names or []):
+        raise UserError(f"guidance.label={label!r} is not a class of this model; classes: "
+                        f"{', '.join(names) if names else 'none named (give the integer label)'}")
+    return names.index(label)
+
+
 class Guidance:
     """Base of the guidance configs: one group of samples per label (a list draws each in turn)."""
 
     def __init__(self, scale: float = 1.0, label=0):
         self.scale = float(scale)
-        self.labels = [int(v) for v in (label if isinstance(label, (list, tuple)) else
-                                         list(label) if hasattr(label, "__iter__") and not isinstance(label, str)
-                                         else [label])]
+        given = label if isinstance(label, (list, tuple)) else (
+            list(label) if hasattr(label, "__iter__") and not isinstance(label, str) else [label])
+        self.labels = [checked_label(v) for v in given]
 
     @property
     def name(self) -> str:
@@ -80,11 +99,14 @@ class Guidance:
         """Check the guidance against the model it will guide; load what it needs."""
 
     def groups(self) -> list[int]:
-        """The labels as the user wrote them (a data file's own values, e.g. {0, 50000})."""
+        """The labels as the user wrote them (a data file's own values, e.g. {0, 50000}; class names become their
+        labels in ``bind``)."""
         return self.labels
 
-    def index_labels(self, values: list[int] | None, num_classes: int) -> None:
-        """Each user-facing label's class index (0..K-1) in the network's label embedding."""
+    def index_labels(self, values: list[int] | None, num_classes: int, names: list[str] | None = None) -> None:
+        """Each user-facing label's class index (0..K-1) in the network's label embedding; class names become
+        their labels first."""
+        self.labels = [named_label(label, names) for label in self.labels]
         self.index = {label: class_index(label, values, num_classes) for label in self.labels}
 
     def wrap(self, model: ModelFunction, label: int) -> ModelFunction:
@@ -105,7 +127,8 @@ class CFG(Guidance):
         if not module.conditional:
             raise UserError("guidance=cfg needs a conditional model; this checkpoint was trained with "
                             "conditional=false (train with conditional=true)")
-        self.index_labels(getattr(module, "label_values", None), module.hparams.num_classes)
+        self.index_labels(getattr(module, "label_values", None), module.hparams.num_classes,
+                          getattr(module, "class_names", None))
 
     def wrap(self, model, label):
         return ClassifierFreeGuidance(model, torch.tensor(self.index[label]), self.scale)
@@ -137,7 +160,8 @@ class Classifier(Guidance):
         if not (torch.allclose(classifier.data_shift, module.data_shift)
                 and torch.allclose(classifier.data_scale, module.data_scale)):
             raise UserError("the classifier was trained on data with another normalisation than the model")
-        self.index_labels(getattr(classifier, "label_values", None), classifier.hparams.num_classes)
+        self.index_labels(getattr(classifier, "label_values", None), classifier.hparams.num_classes,
+                          getattr(module, "class_names", None))
         self.classifier = classifier
 
     def log_probs(self, x: Tensor, t: Tensor) -> Tensor:

@@ -6,6 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
+from cli_fixtures import genflow_main  # noqa: F401
+
 import genflow
 from genflow.app.checkpoints import AtomicCheckpointIO
 from genflow.app.compose import build_run, compose_config, quiet_trainer
@@ -92,6 +94,17 @@ def test_a_tiny_unet_trains_and_samples_by_class_name(trained):
     assert x.shape == (2, 3, 8, 8) and 0 <= x.min() and x.max() <= 1
     with pytest.raises(UserError, match="label='cow' is not a class of this model; classes: cat, dog"):
         model.sample(2, guidance="cfg", label="cow")
+
+
+@pytest.mark.parametrize("label,code,needle", [
+    ("dog", 0, ""),
+    ("cow", 2, "guidance.label='cow' is not a class of this model; classes: cat, dog"),
+    ("2.5", 2, "guidance.label=2.5 is not a class label"),
+])
+def test_the_cli_takes_a_class_name_as_guidance_label(trained, genflow_main, label, code, needle):
+    code_, _, err = genflow_main("sample", f"ckpt={trained[1]}", "guidance=cfg", f"guidance.label={label}",
+                                 "sampler=ddim", "sampler.num_steps=2", "num_samples=2", "device=cpu")
+    assert code_ == code and needle in err, err[-2000:]
 
 
 def test_held_out_images_are_scored_at_the_models_size(trained):

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, open_dict
 
 from genflow.app.devices import resolve_device
 from genflow.errors import UserError
+from genflow.guidance import named_label
 from genflow.modules.loading import load_module
 
 
@@ -70,13 +71,7 @@ class Model:
         """A label as ``guidance.label`` takes it: a class name becomes its index."""
         if isinstance(label, (list, tuple)):
             return [self.label(v) for v in label]
-        if isinstance(label, str):
-            names = self.class_names or []
-            if label not in names:
-                raise UserError(f"label={label!r} is not a class of this model; classes: "
-                                f"{', '.join(names) or 'none named'}")
-            return names.index(label)
-        return label
+        return named_label(label, self.class_names)
 
     def sample(self, n: int, sampler: str | None = None, num_steps: int | None = None, guidance: str | None = None,
                scale: float = 1.0, label=0, classifier_ckpt=None, seed: int = 0, device=None, grid: str | None = None,
