@@ -186,9 +186,11 @@ GENFLOW_SAMPLERS = {  # name: (preset, overrides, evaluations per step)
 GENFLOW_GRIDS = {"ddpm": ("discrete", "discrete+drop_t1", "trailing", "leading", "leading+drop_t1", "uniform",
                           "time_power", "karras", "log_snr"),
                  "fm": ("uniform", "time_power", "karras", "log_snr")}
-GRID_PRESETS = {  # a sweep name: (grid preset, overrides)
-    "discrete+drop_t1": ("discrete", {"drop_t1": True}), "leading": ("discrete", {"spacing": "leading"}),
+GRID_PRESETS = {  # a sweep name: (grid preset, overrides); drop_t1 explicit (its default, auto, follows the sampler)
+    "discrete": ("discrete", {"drop_t1": False}), "discrete+drop_t1": ("discrete", {"drop_t1": True}),
+    "leading": ("discrete", {"spacing": "leading", "drop_t1": False}),
     "leading+drop_t1": ("discrete", {"spacing": "leading", "drop_t1": True}),
+    "trailing": ("trailing", {"drop_t1": False}),
 }
 GENFLOW_FAMILY_SAMPLERS = {
     "ddpm": ("ddim", "dpmpp_2m", "dpmpp_3m", "dpmpp_2m_sde", "unipc", "unipc_bh1", "unipc_3", "edm_heun",

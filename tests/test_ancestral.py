@@ -157,6 +157,27 @@ def test_drop_t1_gives_the_multistep_schedulers_timesteps():
                 assert ours.tolist() == sched.timesteps.tolist(), (cls.__name__, spacing, n)
 
 
+def test_drop_t1_auto_follows_the_sampler_as_diffusers_schedulers_do():
+    """auto (the default): the multistep solvers leave out t_1 (DPMSolverMultistep / UniPCMultistep), DDIM and
+    ancestral keep it (DDIMScheduler / DDPMScheduler); false and true override; no jump, no drop."""
+    from genflow.samplers.ddim import DDIMSampler
+    from genflow.samplers.dpm_solver import DPMSolverSampler
+    from genflow.samplers.unipc import UniPCSampler
+
+    path = DiscreteVPPath(LinearSchedule(), 1000)
+
+    def last_index(grid, sampler):
+        return round(float(grid(path, 10, sampler).times[-1]) * 1000) - 1
+
+    leading = DiscreteGrid("leading")
+    assert last_index(leading, DPMSolverSampler(10)) == last_index(leading, UniPCSampler(10)) == 90
+    assert last_index(leading, DDIMSampler(10)) == last_index(leading, AncestralSampler(10)) == 0
+    assert last_index(leading, None) == 0
+    assert last_index(DiscreteGrid("leading", drop_t1=False), DPMSolverSampler(10)) == 0
+    assert last_index(DiscreteGrid("leading", drop_t1=True), DDIMSampler(10)) == 90
+    assert last_index(DiscreteGrid("leading", denoise=False), DPMSolverSampler(10)) == 0
+
+
 def test_a_discrete_grid_of_num_steps_costs_num_steps_evaluations():
     path = DiscreteVPPath(LinearSchedule(), 1000)
     for denoise in (True, False):

@@ -149,13 +149,13 @@ def test_a_cifar10_batch_that_would_run_code_is_refused(tmp_path):
     assert not (tmp_path / "PWNED").exists()
 
 
-@pytest.mark.parametrize("overrides,key", [
-    (["grid.denoise=maybe"], "grid.denoise"),
-    (["grid=discrete", "grid.drop_t1=yes please"], "grid.drop_t1"),
-    (["sampler.progress=2"], "sampler.progress"),
-    (["path.schedule.zero_terminal_snr=on"], "path.schedule.zero_terminal_snr"),
+@pytest.mark.parametrize("overrides,key,choices", [
+    (["grid.denoise=maybe"], "grid.denoise", "true, false"),
+    (["grid=discrete", "grid.drop_t1=yes please"], "grid.drop_t1", "auto, true, false"),
+    (["sampler.progress=2"], "sampler.progress", "true, false"),
+    (["path.schedule.zero_terminal_snr=on"], "path.schedule.zero_terminal_snr", "true, false"),
 ])
-def test_a_yes_no_option_takes_only_true_or_false(overrides, key, genflow_main, tmp_path):
+def test_a_yes_no_option_takes_only_true_or_false(overrides, key, choices, genflow_main, tmp_path):
     code, _, err = genflow_main("train", *overrides)
-    assert code == 2 and f"{key}=" in err and "choose one of true, false" in err, err
+    assert code == 2 and f"{key}=" in err and f"choose one of {choices}" in err, err
     assert len(err.strip().splitlines()) == 1 and not trained_anything(tmp_path)

@@ -92,7 +92,7 @@ class DiffusionModule(GenflowModule):
         path's default grid (with the grid settings an older checkpoint stored on its sampler)."""
         grid = grid if grid is not None else default_grid(self.path, sampler.legacy_grid)
         self.check_sampler(sampler, grid)
-        return grid(self.path, sampler.num_steps)
+        return grid(self.path, sampler.num_steps, sampler)
 
     @torch.no_grad()
     def generate(self, sampler: Sampler, n: int, labels: Tensor | None = None, use_ema: bool = True,

@@ -44,6 +44,8 @@ class Sampler:
     mixes_modes = True
     #: the grid of the current ``sample`` ends with the jump to x0_hat (set there, read by ``walk``)
     denoise = True
+    #: on a discrete grid with ``drop_t1=auto``, leave out t_1 (as diffusers' multistep schedulers do)
+    drops_t1 = False
 
     def __init__(self, num_steps: int | None = 100, x0_clip: str = "auto", clip_value: float = 1.0,
                  clip_percentile: float = 0.995, progress: bool = True, **legacy):
@@ -193,4 +195,4 @@ def draw(model: ModelFunction, sampler: Sampler, shape, grid=None, generator: to
 
     grid = grid if grid is not None else default_grid(model.path, sampler.legacy_grid)
     x = model.path.prior_sample(shape, generator, device)
-    return sampler.sample(model, x, grid(model.path, sampler.num_steps), generator, **kwargs)
+    return sampler.sample(model, x, grid(model.path, sampler.num_steps, sampler), generator, **kwargs)

@@ -101,7 +101,11 @@ def finite_history(lambdas: list[float], i: int) -> int:
 
 class MultistepSampler(Sampler):
     """Base of the multistep solvers in log-SNR (DPM-Solver++, UniPC): their plan of orders depends on
-    whether the grid ends with the jump to x0_hat (``self.denoise``, recorded by ``Sampler.sample``)."""
+    whether the grid ends with the jump to x0_hat (``self.denoise``, recorded by ``Sampler.sample``). On a
+    model's own discrete steps they leave out t_1 (``drop_t1=auto``): their last step into it would extrapolate
+    across the grid's largest log-SNR gap."""
+
+    drops_t1 = True
 
     def orders(self, path, times, denoise: bool, lower_final: bool) -> list[tuple[LogSNRStep, list[float]]]:
         """Each step of the grid with the log-SNRs of the k - 1 earlier points it extrapolates from:

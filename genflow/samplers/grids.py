@@ -59,8 +59,9 @@ class Grid:
             raise UserError(f"grid.t_eps={t_eps} must be in [0, 1)")
         self.t_eps, self.denoise = float(t_eps), flag("grid.denoise", denoise)
 
-    def __call__(self, path: GaussianPath, num_steps: int | None) -> TimeGrid:
-        """The grid of ``num_steps`` steps on ``path`` (null: 1000, as many as DDPM's)."""
+    def __call__(self, path: GaussianPath, num_steps: int | None, sampler=None) -> TimeGrid:
+        """The grid of ``num_steps`` steps on ``path`` (null: 1000, as many as DDPM's) for ``sampler`` (a grid
+        may adapt to it: the discrete grid's ``drop_t1=auto``)."""
         num_steps = CONTINUOUS_STEPS if num_steps is None else check_num_steps(num_steps)
         m = num_steps - int(self.denoise)
         if m == 0:
@@ -170,23 +171,32 @@ class LogSNRGrid(RatioGrid):
 class DiscreteGrid(Grid):
     """``drop_t1``: stride num_steps + 1 points and drop the last when it is t_1 (the least noisy step), so the
     final jump starts from the point before it instead of following a step into t_1. These are the timesteps
-    of diffusers' multistep schedulers (DPMSolverMultistep, UniPCMultistep) with linspace or leading spacing.
+    of diffusers' multistep schedulers (DPMSolverMultistep, UniPCMultistep) with linspace or leading spacing;
+    ``auto`` (the default) does so for the samplers that drop t_1 (``Sampler.drops_t1``: the multistep solvers)
+    and keeps t_1 for the others, as diffusers' DDIMScheduler and DDPMScheduler keep timestep 0.
     A multistep solver's last step into t_1 extrapolates across the grid's largest log-SNR gap (on DDPM's
     linear betas, lambda 1.2 -> 4.6 after steps of 0.7 at 10 steps) and the jump from t_1 is then worth nothing
     (x0_hat there is x to 1%); benchmarks/README.md section 3 measures both."""
 
-    def __init__(self, spacing: str = "linspace", t_eps: float = 1e-3, denoise: bool = True, drop_t1: bool = False):
+    def __init__(self, spacing: str = "linspace", t_eps: float = 1e-3, denoise: bool = True,
+                 drop_t1: bool | str = "auto"):
         super().__init__(t_eps, denoise)
         check_choice("grid.spacing", spacing, SPACINGS)
-        if flag("grid.drop_t1", drop_t1) and not flag("grid.denoise", denoise):
-            raise UserError("grid.drop_t1=true needs grid.denoise=true: the final jump takes t_1's place")
-        self.spacing, self.drop_t1 = spacing, flag("grid.drop_t1", drop_t1)
+        if drop_t1 != "auto":
+            if drop_t1 not in (True, False):
+                raise UserError(f"grid.drop_t1={drop_t1!r} is not valid; choose one of auto, true, false")
+            drop_t1 = bool(drop_t1)
+            if drop_t1 and not self.denoise:
+                raise UserError("grid.drop_t1=true needs grid.denoise=true: the final jump takes t_1's place")
+        self.spacing, self.drop_t1, self.dropping = spacing, drop_t1, False
 
-    def __call__(self, path, num_steps):
+    def __call__(self, path, num_steps, sampler=None):
         """``num_steps`` null: every step of the discrete model (N evaluations with the final jump)."""
         if num_steps is None:
             return self.checked(self.discrete_times(path).flip(0))
-        return super().__call__(path, num_steps)
+        auto = self.denoise and bool(getattr(sampler, "drops_t1", False))
+        self.dropping = auto if self.drop_t1 == "auto" else self.drop_t1
+        return super().__call__(path, num_steps, sampler)
 
     @staticmethod
     def discrete_times(path: GaussianPath) -> Tensor:
@@ -198,7 +208,7 @@ class DiscreteGrid(Grid):
         """m + 1 of the discrete times (all N when m + 1 >= N); with ``drop_t1``, m + 2 of them less t_1 where
         that stride ends at t_1."""
         steps = self.discrete_times(path)
-        if self.drop_t1:
+        if self.dropping:
             longer = strided(steps, m + 2, self.spacing)
             if longer[-1] == steps[0]:
                 return longer[:-1]
