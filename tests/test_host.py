@@ -41,10 +41,11 @@ def _faults_per_nfe(tuning: str) -> float:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 def test_tuned_malloc_stops_page_faulting_the_activations_of_every_step():
     default, tuned = _faults_per_nfe(False), _faults_per_nfe(True)
-    # by default glibc hands freed blocks back to the kernel, so each step faults some of its
-    # ~10 MB of activations in again (measured ~1,300 faults of 4 KiB per step); tuned: < 200
-    assert default > 500, (default, tuned)
-    assert tuned < default / 4, (default, tuned)
+    # by default glibc hands freed blocks back to the kernel, so each step faults some of its ~10 MB of
+    # activations in again: how many depends on its dynamic mmap threshold and the heap's state (measured
+    # 120 to 12,000 faults of 4 KiB per step on the same machine); tuned, about 0.1 per step
+    assert tuned < 20, (default, tuned)
+    assert default > 50 and tuned < default / 4, (default, tuned)
 
 
 def test_tuning_can_be_switched_off(monkeypatch):

@@ -105,3 +105,31 @@ def test_a_loss_that_diverges_to_finite_garbage_warns():
     assert "the training loss diverged" in exploded.warnings()[0]
     assert sample_warnings({"sliced_wasserstein": 5.0, "prior_sliced_wasserstein": 0.3})
     assert sample_warnings({"sliced_wasserstein": 0.1, "prior_sliced_wasserstein": 0.3}) == []
+
+
+def test_a_signal_during_a_checkpoint_write_waits_for_the_file_to_be_whole(tmp_path):
+    """SIGINT sent while torch.save writes is held until the file is complete, then raised as the interrupt
+    (inside the write it broke the zip writer: a RuntimeError and a crash instead of exit 130)."""
+    import os
+
+    from genflow.app.checkpoints import AtomicCheckpointIO
+
+    state = {"w": torch.zeros(1000, 1000)}
+    sent = []
+    real_save = torch.save
+
+    def save_and_signal(obj, f, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of the write
+        sent.append(1)
+        return real_save(obj, f, *args, **kwargs)
+
+    torch.save = save_and_signal
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)  # also where the runner ignores SIGINT
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            AtomicCheckpointIO().save_checkpoint(state, tmp_path / "last.ckpt")
+    finally:
+        torch.save = real_save
+        signal.signal(signal.SIGINT, handler)
+    assert sent and torch.load(tmp_path / "last.ckpt", weights_only=True)["w"].shape == (1000, 1000)
+    assert not list(tmp_path.glob(".*.tmp"))
