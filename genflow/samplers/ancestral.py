@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from genflow.errors import check_choice
-from genflow.samplers.base import Sampler
+from genflow.samplers.base import Sampler, noise_on_step
 
 VARIANCES = ("beta", "posterior")
 
@@ -43,7 +43,7 @@ class AncestralSampler(Sampler):
             pred = model(x, t)
             a_s, s_s, a, v, s_t = (c.to(x) for c in transition(model.path, t, s))
             x = a_s * pred.x0 + (a * s_s**2 / s_t) * pred.eps
-            if self.noise_on_step(i, times):
+            if noise_on_step(i, times, self.denoise):
                 var = v if self.variance == "beta" else v * s_s**2 / s_t**2
                 x = x + var.sqrt() * self.noise_like(x, generator)
             self.track(x, t, s)

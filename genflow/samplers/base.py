@@ -94,12 +94,6 @@ class Sampler:
     def walk(self, model: ModelFunction, x: Tensor, times: Tensor, generator) -> Tensor:
         raise NotImplementedError
 
-    def noise_on_step(self, i: int, times: Tensor) -> bool:
-        """Whether walk step i adds noise (a stochastic sampler): every step but the one into the data, so the
-        last walk step too when the jump to x0_hat follows it (DDPM's Algorithm 2 adds noise on every step but
-        t = 1 -> 0, which is the jump)."""
-        return self.denoise or i < len(times) - 2
-
     def clipped(self, model: ModelFunction, data_range: float | None) -> ModelFunction:
         mode = self.x0_clip
         if mode == "auto":
@@ -150,6 +144,13 @@ class Sampler:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_steps={self.num_steps}, x0_clip={self.x0_clip})"
+
+
+def noise_on_step(i: int, times: Tensor, denoise: bool) -> bool:
+    """Whether walk step i (of len(times) - 1) of a stochastic sampler adds noise: every step but the one into
+    the data, so the last walk step too when the grid's jump to x0_hat follows it (``denoise``; DDPM's
+    Algorithm 2 adds noise on every step but t = 1 -> 0, which is the jump)."""
+    return denoise or i < len(times) - 2
 
 
 class TimeReport:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from genflow.errors import UserError
 from genflow.samplers.ancestral import transition
-from genflow.samplers.base import Sampler
+from genflow.samplers.base import Sampler, noise_on_step
 
 
 class DDIMSampler(Sampler):
@@ -28,7 +28,7 @@ class DDIMSampler(Sampler):
             a_s, s_s, _, v, s_t = (c.to(x) for c in transition(model.path, t, s))
             c = self.eta * (v * s_s**2 / s_t**2).sqrt()
             x = a_s * pred.x0 + (s_s**2 - c**2).clamp_min(0).sqrt() * pred.eps
-            if self.eta > 0 and self.noise_on_step(i, times):
+            if self.eta > 0 and noise_on_step(i, times, self.denoise):
                 x = x + c * self.noise_like(x, generator)
             self.track(x, t, s)
         return x

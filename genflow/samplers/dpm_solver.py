@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass, replace
 
 from genflow.errors import UserError, check_choice, flag
+from genflow.samplers.base import noise_on_step
 from genflow.samplers.exponential import LogSNRStep, MultistepSampler, one_minus_exp, psi2, psi3
 
 SOLVER_TYPES = ("midpoint", "heun")
@@ -106,9 +107,8 @@ class DPMSolverSampler(MultistepSampler):
         lower_final = self.lower_order_final and (denoise or len(times) - 1 + int(denoise) < LOWER_ORDER_FINAL_BELOW)
         planned = self.orders(path, times, denoise, lower_final)
         updates = [dpm_solver_update(step, past, self.eta, self.solver_type) for step, past in planned]
-        if not denoise:
-            updates[-1] = replace(updates[-1], z=0.0)  # nothing evaluates the last point again: the step's mean
-        return updates
+        # the step into the data (the last one when no jump follows) takes its mean
+        return [u if noise_on_step(i, times, denoise) else replace(u, z=0.0) for i, u in enumerate(updates)]
 
     def walk(self, model, x, times, generator):
         plan = self.plan(model.path, times, self.denoise)

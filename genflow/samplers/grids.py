@@ -66,7 +66,7 @@ class Grid:
         m = num_steps - int(self.denoise)
         if m == 0:
             return TimeGrid(torch.ones(1, dtype=torch.float64), True)
-        return self.checked(self.times(m, path).double())
+        return self.checked(self.times(m, path, sampler).double())
 
     def checked(self, times: Tensor) -> TimeGrid:
         if not (times.diff() < 0).all():
@@ -74,7 +74,7 @@ class Grid:
                             "use fewer steps or another grid")
         return TimeGrid(times, self.denoise)
 
-    def times(self, m: int, path: GaussianPath) -> Tensor:
+    def times(self, m: int, path: GaussianPath, sampler=None) -> Tensor:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -82,7 +82,7 @@ class Grid:
 
 
 class UniformGrid(Grid):
-    def times(self, m, path):
+    def times(self, m, path, sampler=None):
         return torch.linspace(1.0, self.t_eps, m + 1, dtype=torch.float64)
 
 
@@ -93,7 +93,7 @@ class PowerGrid(Grid):
             raise UserError(f"grid.rho={rho} must be positive (1: uniform steps)")
         self.rho = float(rho)
 
-    def times(self, m, path):
+    def times(self, m, path, sampler=None):
         return power_times(1.0, self.t_eps, m, self.rho)
 
 
@@ -125,7 +125,7 @@ class RatioGrid(Grid):
         """n decreasing noise-to-signal ratios from hi to lo."""
         raise NotImplementedError
 
-    def times(self, m, path):
+    def times(self, m, path, sampler=None):
         ratio = lambda t: float(path.noise_ratio(torch.tensor(t, dtype=torch.float64)))  # noqa: E731
         lo = self.sigma_min if self.sigma_min is not None else ratio(self.t_eps)
         top = ratio(1.0)
@@ -188,15 +188,20 @@ class DiscreteGrid(Grid):
             drop_t1 = bool(drop_t1)
             if drop_t1 and not self.denoise:
                 raise UserError("grid.drop_t1=true needs grid.denoise=true: the final jump takes t_1's place")
-        self.spacing, self.drop_t1, self.dropping = spacing, drop_t1, False
+        self.spacing, self.drop_t1 = spacing, drop_t1
 
     def __call__(self, path, num_steps, sampler=None):
         """``num_steps`` null: every step of the discrete model (N evaluations with the final jump)."""
         if num_steps is None:
             return self.checked(self.discrete_times(path).flip(0))
-        auto = self.denoise and bool(getattr(sampler, "drops_t1", False))
-        self.dropping = auto if self.drop_t1 == "auto" else self.drop_t1
         return super().__call__(path, num_steps, sampler)
+
+    def drops(self, sampler) -> bool:
+        """Whether the grid leaves out t_1 for ``sampler`` (``auto``: where it ends with the jump and the
+        sampler drops t_1)."""
+        if self.drop_t1 == "auto":
+            return self.denoise and bool(getattr(sampler, "drops_t1", False))
+        return self.drop_t1
 
     @staticmethod
     def discrete_times(path: GaussianPath) -> Tensor:
@@ -204,11 +209,11 @@ class DiscreteGrid(Grid):
             return path.discrete_times.double()
         return torch.arange(1, CONTINUOUS_STEPS + 1, dtype=torch.float64) / CONTINUOUS_STEPS
 
-    def times(self, m, path):
+    def times(self, m, path, sampler=None):
         """m + 1 of the discrete times (all N when m + 1 >= N); with ``drop_t1``, m + 2 of them less t_1 where
         that stride ends at t_1."""
         steps = self.discrete_times(path)
-        if self.dropping:
+        if self.drops(sampler):
             longer = strided(steps, m + 2, self.spacing)
             if longer[-1] == steps[0]:
                 return longer[:-1]

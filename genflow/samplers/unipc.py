@@ -93,8 +93,8 @@ def unipc_update(step: LogSNRStep, previous: list[float], variant: str = "bh2", 
 class UniPCSampler(MultistepSampler):
     """``order`` k in 1..3 (UniPC-k, order k + 1), ``variant`` bh2 | bh1, ``lower_order_final``,
     ``disable_corrector`` (step indices), ``corrector`` false: UniP alone."""
-    option = "unipc"
 
+    option = "unipc"
 
     def __init__(self, num_steps: int | None = 20, order: int = 2, variant: str = "bh2", lower_order_final: bool = True,
                  disable_corrector: list[int] | tuple[int, ...] = (), corrector: bool = True, x0_clip: str = "auto",
