@@ -41,7 +41,7 @@ def to_x0_eps(pred: Tensor, kind: str, x: Tensor, c: PathCoefficients) -> tuple[
     x0 from eps or score divides by alpha: undefined where alpha = 0 (t = 1 on a flow path)."""
     check_kind(kind)
     if kind == "velocity":
-        det = c.alpha * c.d_sigma - c.sigma * c.d_alpha
+        det = c.det
         return (c.d_sigma * x - c.sigma * pred) / det, (c.alpha * pred - c.d_alpha * x) / det
     if kind == "x0":
         return pred, (x - c.alpha * pred) / c.sigma

@@ -86,7 +86,7 @@ class LogSNRUniformTimes(UniformTimes):
         lam = lam_hi + (lam_lo - lam_hi) * torch.rand(n, device=device, dtype=torch.float64)
         t = path.time_at_noise_ratio(torch.exp(-lam)).clamp(t_lo, t_hi)
         c = path.coefficients(t)
-        rate = (c.alpha * c.d_sigma - c.sigma * c.d_alpha) / (c.alpha * c.sigma)  # |lambda'(t)|
+        rate = c.det / (c.alpha * c.sigma)  # |lambda'(t)|
         factor = (lam_lo - lam_hi) / ((1 - self.t_eps) * rate)
         dtype = torch.get_default_dtype()
         return t.to(dtype), factor.to(dtype)

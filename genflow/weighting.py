@@ -40,7 +40,7 @@ def noise_jacobian(path: GaussianPath, t, kind: str) -> Tensor:
     c = path.coefficients(t)
     a, s = c.alpha, c.sigma
     return {"eps": torch.ones_like(a), "x0": a**2 / s**2, "score": s**2,
-            "velocity": a**2 / (a * c.d_sigma - s * c.d_alpha) ** 2}[kind]
+            "velocity": a**2 / c.det**2}[kind]
 
 
 def loss_weight(weighting: str, path: GaussianPath, t, kind: str, min_snr_gamma: float = 5.0,
@@ -53,7 +53,7 @@ def loss_weight(weighting: str, path: GaussianPath, t, kind: str, min_snr_gamma:
         return path.g2(t)
     c = path.coefficients(t)
     a, s = c.alpha, c.sigma
-    det = a * c.d_sigma - s * c.d_alpha  # -alpha sigma lambda'
+    det = c.det  # -alpha sigma lambda'
     if weighting == "sigma2":
         return noise_jacobian(path, t, kind)
     if weighting == "likelihood":  # w_eps = 2 det / (alpha sigma)

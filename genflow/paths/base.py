@@ -43,6 +43,12 @@ class PathCoefficients:
     d_alpha: Tensor
     d_sigma: Tensor
 
+    @property
+    def det(self) -> Tensor:
+        """alpha sigma' - sigma alpha' = -alpha sigma lambda'(t) with lambda = log(alpha/sigma): positive on a
+        valid path, finite where alpha = 0; the determinant of (x, velocity) as linear maps of (x0, eps)."""
+        return self.alpha * self.d_sigma - self.sigma * self.d_alpha
+
     def like(self, x: Tensor) -> "PathCoefficients":
         """The four coefficients shaped to broadcast against x."""
         return PathCoefficients(*(broadcast_like(c, x) for c in (self.alpha, self.sigma, self.d_alpha, self.d_sigma)))
