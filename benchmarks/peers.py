@@ -53,6 +53,7 @@ from torch import nn
 from common import bare_loop, machine, train_genflow
 from genflow.app.compose import build_run
 from genflow.errors import NonFiniteSampleError, UserError
+from genflow.metrics.frechet import digits_features, frechet_distance
 from genflow.metrics.sample_distance import sliced_wasserstein
 from genflow.modules.ema import make_ema
 
@@ -402,13 +403,9 @@ class FrechetReference:
     place of ED, and sliced W2 on the flattened pixels, against every real digit ([0, 1] pixels)."""
 
     def __init__(self, y: torch.Tensor):
-        from genflow.metrics.frechet import digits_features
-
         self.y, self.features = y, digits_features()
 
     def ed(self, x):
-        from genflow.metrics.frechet import frechet_distance
-
         return frechet_distance(self.y, x.clamp(0, 1), self.features)
 
     def sw(self, x):
