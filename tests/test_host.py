@@ -42,13 +42,13 @@ def _faults_per_nfe(tuning: str) -> float:
 def test_tuned_malloc_stops_page_faulting_the_activations_of_every_step():
     # by default glibc hands freed blocks back to the kernel, so each step faults some of its ~10 MB of
     # activations in again: how many depends on its dynamic mmap threshold and the machine's state (measured
-    # 120 to 12,000 faults of 4 KiB per step on one machine); tuned, about 0.1 per step, but up to 250 on a
-    # busy machine. Two runs of each, interleaved: the most the default faulted against the least tuned.
+    # 120 to 12,000 faults of 4 KiB per step); tuned, 0.1 to 500 (a fresh clone: ~4,900 against 250-500).
+    # Two runs of each, interleaved: the most the default faulted against the least tuned, at least 4x apart.
     default, tuned = [], []
     for _ in range(2):
         default.append(_faults_per_nfe(False))
         tuned.append(_faults_per_nfe(True))
-    assert min(tuned) < 200 and min(tuned) < max(default) / 4, (default, tuned)
+    assert min(tuned) < max(default) / 4, (default, tuned)
 
 
 def test_tuning_can_be_switched_off(monkeypatch):
