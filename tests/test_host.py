@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import lightning  # noqa: F401  imported before the tests patch ctypes.CDLL: it loads torchvision's kernels through it
 import pytest
 import torch
 
